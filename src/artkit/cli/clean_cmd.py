@@ -1,0 +1,1 @@
+"""artkit clean (registered on the app when imported)."""

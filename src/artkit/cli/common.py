@@ -1,0 +1,58 @@
+"""Shared CLI helpers: the console, error reporting, config-file merging."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+def run_core(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a core function; a user-caused error becomes one clear message and exit code 2."""
+    from artkit.errors import ArtkitError, user_message
+
+    try:
+        return fn(*args, **kwargs)
+    except ArtkitError as exc:
+        err_console.print(f"[bold red]error:[/] {user_message(exc)}", markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished work is kept on disk")
+        raise typer.Exit(130) from None
+    except RuntimeError as exc:  # DataLoader workers wrap our errors in RuntimeError text
+        text = str(exc)
+        if "ImageLoadError" in text or "ArtkitError" in text:
+            last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
+            err_console.print(f"[bold red]error:[/] {last.split(': ', 1)[-1]}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        raise
+
+
+def fail(message: str, hint: str | None = None) -> None:
+    """Stop the command with a usage-style error."""
+    err_console.print(f"[bold red]error:[/] {message}" + (f"\n  hint: {hint}" if hint else ""), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def explicit_options(ctx: typer.Context) -> set[str]:
+    """Names of the parameters given on the command line (not defaults), so that
+    ``--config`` values apply only where the user said nothing."""
+    from click.core import ParameterSource
+
+    return {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+
+
+def parse_csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []

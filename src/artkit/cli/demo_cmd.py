@@ -1,0 +1,1 @@
+"""artkit demo (registered on the app when imported)."""

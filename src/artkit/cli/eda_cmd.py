@@ -1,0 +1,1 @@
+"""artkit eda (registered on the app when imported)."""

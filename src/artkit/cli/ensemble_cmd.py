@@ -1,0 +1,1 @@
+"""artkit ensemble (registered on the app when imported)."""

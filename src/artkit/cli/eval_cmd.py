@@ -1,0 +1,1 @@
+"""artkit eval (registered on the app when imported)."""

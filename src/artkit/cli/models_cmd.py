@@ -1,0 +1,1 @@
+"""artkit models (registered on the app when imported)."""

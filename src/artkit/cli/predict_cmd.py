@@ -1,0 +1,1 @@
+"""artkit predict (registered on the app when imported)."""

@@ -1,0 +1,1 @@
+"""artkit train (registered on the app when imported)."""

@@ -1,0 +1,38 @@
+"""Errors a user can cause: each carries a message naming the problem and a hint naming the fix."""
+
+from __future__ import annotations
+
+
+class ArtkitError(Exception):
+    """A user-facing error. The CLI prints ``message`` and ``hint`` without a traceback."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ImageLoadError(ArtkitError):
+    """An image file is missing, truncated or not an image."""
+
+    def __init__(self, message: str, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The user-facing text of ``exc`` if it is (or wraps) an ArtkitError, else None.
+
+    DataLoader workers re-raise an exception as ``type(exc)(formatted_traceback)``; the
+    original message is then the last line of that text, which is what we show.
+    """
+    if not isinstance(exc, ArtkitError):
+        return None
+    text = exc.message
+    if "Original Traceback" in text:
+        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text if not exc.hint else f"{text}\n  hint: {exc.hint}"
