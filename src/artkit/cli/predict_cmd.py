@@ -1,1 +1,37 @@
-"""artkit predict (registered on the app when imported)."""
+"""``artkit predict``: a checkpoint over the test set → submission.csv + logits.npz."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from artkit.cli.app import app
+from artkit.cli.common import console, run_core
+from artkit.tta import TTA_HELP
+
+
+@app.command("predict")
+def predict_command(
+    checkpoint: str = typer.Argument(..., help="A checkpoint, e.g. runs/train/best.pt."),
+    data: str = typer.Option("data", "--data", help="Dataset folder with test.csv (or test/), and sample_submission.csv if any."),
+    csv: Optional[str] = typer.Option(None, "--csv", help="Test CSV (id,img_path) instead of the folder's test.csv."),
+    out: str = typer.Option("submission.csv", "--out", "-o", help="Submission file: rows in test.csv order."),
+    logits: Optional[str] = typer.Option(None, "--logits", help="Where to save logits for ensembling (default: beside -o, .npz)."),
+    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column of the test CSV."),
+    image_col: Optional[str] = typer.Option(None, "--image-col", help="Image path column of the test CSV."),
+    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    amp: str = typer.Option("auto", "--amp", help="auto | fp16 | bf16 | off."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Data-loading processes."),
+) -> None:
+    """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
+    from artkit.inference import InferenceOptions, PredictConfig, run_predict
+
+    cfg = PredictConfig(checkpoint, data, csv, out, logits, id_col, image_col,
+                        InferenceOptions(batch_size, device, amp, workers, tta))
+    result = run_core(run_predict, cfg)
+    top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
+    console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, test.csv order)")
+    console.print(f"  logits: {result.logits}\n  most predicted: {top}")

@@ -1,0 +1,129 @@
+"""Model registry: any timm model by name, with clear failures for the ways weights go wrong."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from artkit.errors import ArtkitError
+
+OFFLINE_HINT = ("train without them with --no-pretrained, or start from a local state dict with --weights FILE "
+                "(or run once online to fill timm's cache)")
+
+
+def _unknown_model(name: str) -> ArtkitError:
+    import timm
+
+    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+    hint = f"did you mean: {', '.join(close)}?" if close else "list models with `artkit models PATTERN`"
+    return ArtkitError(f"unknown model '{name}'", hint)
+
+
+def has_pretrained(name: str) -> bool:
+    import timm
+
+    return bool(timm.list_pretrained(name)) or bool(timm.list_pretrained(f"{name}.*"))
+
+
+def create_model(name: str, num_classes: int, pretrained: bool = False, drop_rate: float = 0.0,
+                 drop_path_rate: float | None = None) -> nn.Module:
+    """``timm.create_model`` with artkit's rules: an unknown name or unavailable pretrained weights
+    stop with a message; never a silent fall-back to random initialisation."""
+    import timm
+
+    if not timm.is_model(name):
+        raise _unknown_model(name)
+    kwargs: dict = {"num_classes": num_classes, "drop_rate": drop_rate}
+    if drop_path_rate:
+        kwargs["drop_path_rate"] = drop_path_rate
+    if pretrained and not has_pretrained(name):
+        raise ArtkitError(f"timm has no pretrained weights for '{name}'", OFFLINE_HINT)
+    try:
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
+    except TypeError as exc:
+        if "drop_path_rate" in str(exc):
+            raise ArtkitError(f"model '{name}' does not take --drop-path-rate", "leave it out for this model") from None
+        raise
+    except Exception as exc:  # network and hub errors come in many types
+        if not pretrained:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtkitError(f"could not get pretrained weights for '{name}' ({type(exc).__name__}: {first[:200]})",
+                          OFFLINE_HINT) from None
+
+
+@dataclass
+class DataConfig:
+    """What a model expects of its input: image size and normalisation."""
+
+    img_size: int
+    mean: list[float]
+    std: list[float]
+
+
+def model_data_config(model: nn.Module, img_size: int | None = None) -> DataConfig:
+    """Resolve image size and mean/std from the model's pretrained config (timm's defaults)."""
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config({}, model=model)
+    size = img_size or int(cfg["input_size"][-1])
+    return DataConfig(size, [float(v) for v in cfg["mean"]], [float(v) for v in cfg["std"]])
+
+
+@dataclass
+class WeightsReport:
+    loaded: int
+    skipped: list[str] = field(default_factory=list)  # present but a different shape (e.g. the classifier)
+    missing: list[str] = field(default_factory=list)
+
+
+def _extract_state_dict(obj) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
+            if key in obj and isinstance(obj[key], dict):
+                return _extract_state_dict(obj[key])
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in tensors.items()}
+    raise ArtkitError("no state dict (name → tensor mapping) found in the weights file",
+                      "save one with torch.save(model.state_dict(), FILE)")
+
+
+def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
+    """Initialise ``model`` from a local weights file (state dict, artkit checkpoint or safetensors).
+
+    Tensors whose shape differs (typically the classifier, when the class count differs) are left
+    at their fresh initialisation and reported.
+    """
+    from artkit.checkpoint import load_weights_only
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        if not path.is_file():
+            raise ArtkitError(f"weights file not found: {path}")
+        state = load_file(str(path))
+    else:
+        state = _extract_state_dict(load_weights_only(path))
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
+    matched = len(usable) + len(skipped)
+    if matched < 0.5 * len(own):
+        raise ArtkitError(f"{path} does not fit this model: only {matched} of its {len(own)} tensors match by name",
+                          "check --model, or convert the file's names to timm's")
+    model.load_state_dict(usable, strict=False)
+    missing = sorted(k for k in own if k not in usable and k not in skipped)
+    return WeightsReport(len(usable), skipped, missing)
+
+
+def list_model_names(pattern: str = "", pretrained_only: bool = False) -> list[str]:
+    import timm
+
+    pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*" if pattern else ""
+    return timm.list_models(pat or "", pretrained=pretrained_only)
