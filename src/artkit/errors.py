@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ArtkitError(Exception):
     """A user-facing error. The CLI prints ``message`` and ``hint`` without a traceback."""
@@ -31,8 +33,18 @@ def user_message(exc: BaseException) -> str | None:
     """
     if not isinstance(exc, ArtkitError):
         return None
-    text = exc.message
-    if "Original Traceback" in text:
-        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
-        text = last.split(": ", 1)[1] if ": " in last else last
-    return text if not exc.hint else f"{text}\n  hint: {exc.hint}"
+    if "Original Traceback" in exc.message:
+        return unwrap_worker_traceback(exc.message)
+    return str(exc)
+
+
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Loss)\w*: ")
+
+
+def unwrap_worker_traceback(text: str) -> str:
+    """The final exception's message (with its hint line) from a formatted traceback."""
+    lines = text.rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if _RAISED.match(lines[i]):
+            return "\n".join([lines[i].split(": ", 1)[1], *lines[i + 1:]])
+    return lines[-1] if lines else text

@@ -46,8 +46,6 @@ TTA_GROUPS: dict[str, list[View]] = {
     "five-crop": [_crop(0.5, 0.5), _crop(0, 0), _crop(0, 1), _crop(1, 0), _crop(1, 1)],
     "multi-scale": [_scale(0.875), _identity, _scale(1.125)],
 }
-TTA_HELP = ("Test-time augmentation, combinable with commas: none | hflip (2 views) | vflip (2) | five-crop (5) | "
-            "multi-scale (3: 0.875x, 1x, 1.125x). Views multiply (hflip,five-crop = 10) and so does the time.")
 
 
 def parse_tta(spec: str | None) -> list[str]:

@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 def run_core(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a core function; a user-caused error becomes one clear message and exit code 2."""
-    from artkit.errors import ArtkitError, user_message
+    from artkit.errors import ArtkitError, unwrap_worker_traceback, user_message
 
     try:
         return fn(*args, **kwargs)
@@ -30,8 +30,7 @@ def run_core(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except RuntimeError as exc:  # DataLoader workers wrap our errors in RuntimeError text
         text = str(exc)
         if "ImageLoadError" in text or "ArtkitError" in text:
-            last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
-            err_console.print(f"[bold red]error:[/] {last.split(': ', 1)[-1]}", soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {unwrap_worker_traceback(text)}", soft_wrap=True)
             raise typer.Exit(2) from None
         raise
 
@@ -49,10 +48,15 @@ def is_tty() -> bool:
 def explicit_options(ctx: typer.Context) -> set[str]:
     """Names of the parameters given on the command line (not defaults), so that
     ``--config`` values apply only where the user said nothing."""
-    from click.core import ParameterSource
-
-    return {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    # compare by name: recent Typer vendors its own copy of click, with its own ParameterSource enum
+    return {name for name in ctx.params
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
 
 
 def parse_csv_list(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+# here rather than in artkit.tta so that --help does not import torch
+TTA_HELP = ("Test-time augmentation, combinable with commas: none | hflip (2 views) | vflip (2) | five-crop (5) | "
+            "multi-scale (3: 0.875x, 1x, 1.125x). Views multiply (hflip,five-crop = 10) and so does the time.")

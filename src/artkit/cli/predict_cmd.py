@@ -7,8 +7,7 @@ from typing import Optional
 import typer
 
 from artkit.cli.app import app
-from artkit.cli.common import console, run_core
-from artkit.tta import TTA_HELP
+from artkit.cli.common import TTA_HELP, console, run_core
 
 
 @app.command("predict")

@@ -1,0 +1,1 @@
+"""Data layer: dataset discovery, image loading, splits, samplers and the torch Dataset."""

@@ -1,0 +1,53 @@
+"""The torch Dataset over a table of images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from artkit.data.images import load_image
+from artkit.errors import ImageLoadError
+
+
+class ImageTable(Dataset):
+    """Images from ``paths`` with optional integer ``targets``.
+
+    Indexing with ``(i, seed)`` (what :class:`EpochSampler` yields) reseeds the augmentation so
+    each sample's augmentation is fixed by the run's seed and epoch, not by worker scheduling.
+    With ``skip_bad`` an unreadable image is replaced by the next readable one instead of
+    stopping the run; the replaced paths are listed in ``bad_paths`` (of this process).
+    """
+
+    def __init__(self, paths: Sequence[str], targets: Sequence[int] | None, transform, decode_size: int | None = None,
+                 skip_bad: bool = False) -> None:
+        self.paths = list(paths)
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        self.transform = transform
+        self.decode_size = decode_size
+        self.skip_bad = skip_bad
+        self.bad_paths: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _load(self, i: int) -> tuple[int, np.ndarray]:
+        for step in range(len(self.paths)):
+            j = (i + step) % len(self.paths)
+            try:
+                return j, np.asarray(load_image(self.paths[j], self.decode_size))
+            except ImageLoadError:
+                if not self.skip_bad:
+                    raise
+                self.bad_paths.add(self.paths[j])
+        raise ImageLoadError("no readable image left in the dataset", "check the image folder")
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        j, image = self._load(i)
+        if seed is not None:
+            self.transform.set_random_seed(seed)
+        tensor = self.transform(image=image)["image"]
+        return tensor, (int(self.targets[j]) if self.targets is not None else -1)
