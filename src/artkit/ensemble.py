@@ -1,0 +1,284 @@
+"""``artkit ensemble``: average checkpoints, saved logits and k-fold runs into one submission."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from artkit.checkpoint import load_checkpoint
+from artkit.data.layout import Columns
+from artkit.engine import softmax
+from artkit.errors import ArtkitError
+from artkit.inference import (InferenceOptions, load_logits, load_test_table, run_checkpoint, save_logits,
+                              submission_columns, write_submission)
+from artkit.metrics import summary_metrics
+from artkit.reporting import Reporter
+
+MODES = ("logit", "prob", "geometric")
+
+
+@dataclass
+class EnsembleConfig:
+    members: list[str]
+    data: str = "data"
+    csv: str | None = None
+    out: str = "submission.csv"
+    logits: str | None = None
+    mode: str = "logit"
+    weights: list[float] | None = None
+    fit_weights: bool = False
+    id_col: str | None = None
+    image_col: str | None = None
+    label_col: str | None = None
+    options: InferenceOptions = field(default_factory=InferenceOptions)
+
+
+@dataclass
+class Member:
+    path: str
+    kind: str  # "checkpoint", "logits" or "kfold"
+    classes: list[str]
+    logits: np.ndarray  # aligned to the test ids and the ensemble's class order
+    oof: pd.DataFrame | None = None  # k-fold members: id, label, one probability column per class
+
+
+@dataclass
+class EnsembleResult:
+    submission: Path
+    logits: Path
+    rows: int
+    weights: list[float]
+    members: list[dict]  # path, kind, agreement, macro_f1 (when labels are known)
+    ensemble_macro_f1: float | None
+    label_source: str | None
+    fit_report: dict | None
+
+
+def combine(logits: list[np.ndarray], weights: np.ndarray, mode: str) -> np.ndarray:
+    """Weighted average in logit, probability or log-probability (geometric) space; returns logits."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    if mode == "logit":
+        return sum(wi * li for wi, li in zip(w, logits)).astype(np.float32)
+    if mode == "prob":
+        return np.log(np.clip(sum(wi * softmax(li) for wi, li in zip(w, logits)), 1e-12, None)).astype(np.float32)
+    if mode == "geometric":
+        return sum(wi * np.log(np.clip(softmax(li), 1e-12, None)) for wi, li in zip(w, logits)).astype(np.float32)
+    raise ArtkitError(f"unknown --mode '{mode}'", f"choose one of: {', '.join(MODES)}")
+
+
+def _align_classes(path: str, classes: list[str], reference: list[str], logits: np.ndarray) -> np.ndarray:
+    if set(classes) != set(reference):
+        only_here = sorted(set(classes) - set(reference))
+        only_ref = sorted(set(reference) - set(classes))
+        raise ArtkitError(f"{path} has a different class set from the first member: "
+                          f"only in {path}: {only_here or 'none'}; only in the first: {only_ref or 'none'}",
+                          "ensemble models trained on the same classes")
+    order = [classes.index(c) for c in reference]
+    return logits[:, order]
+
+
+def _align_ids(path: str, ids: list[str], test_ids: list[str], logits: np.ndarray) -> np.ndarray:
+    if ids == test_ids:
+        return logits
+    if len(ids) != len(test_ids) or set(ids) != set(test_ids):
+        missing = sorted(set(test_ids) - set(ids))[:3]
+        extra = sorted(set(ids) - set(test_ids))[:3]
+        raise ArtkitError(f"the ids in {path} differ from the test set (missing: {missing or 'none'}; "
+                          f"not in the test set: {extra or 'none'}; {len(ids)} vs {len(test_ids)} rows)",
+                          "re-run `artkit predict --logits` on this test set")
+    position = {k: i for i, k in enumerate(ids)}
+    return logits[[position[k] for k in test_ids]]
+
+
+def _kfold_checkpoints(run: Path) -> list[Path]:
+    ckpts = sorted(run.glob("fold*/best.pt"), key=lambda p: int(p.parent.name[4:]) if p.parent.name[4:].isdigit() else 0)
+    if not ckpts:
+        raise ArtkitError(f"{run} has no fold*/best.pt", "pass checkpoints, logits files or a k-fold run folder")
+    return ckpts
+
+
+def load_member(path: str, test: pd.DataFrame, reference: list[str] | None, opts: InferenceOptions,
+                reporter: Reporter | None) -> Member:
+    """Logits of one member over the test set: computed (checkpoints, one model in memory at a time)
+    or read (logits files); a k-fold run folder is the logit mean of its fold checkpoints."""
+    p = Path(path)
+    test_ids, paths = test["id"].tolist(), test["path"].tolist()
+    if p.is_dir():
+        folds = _kfold_checkpoints(p)
+        parts, classes = [], None
+        for ck_path in folds:
+            ckpt = load_checkpoint(ck_path)
+            classes = classes or list(ckpt["classes"])
+            parts.append(_align_classes(str(ck_path), list(ckpt["classes"]), classes,
+                                        run_checkpoint(ckpt, paths, opts, "predict", reporter)))
+        logits = np.mean(parts, axis=0).astype(np.float32)
+        oof = None
+        if (p / "oof.csv").exists():
+            oof = pd.read_csv(p / "oof.csv", dtype={"id": str, "label": str}, keep_default_na=False, encoding="utf-8")
+        kind = "kfold"
+    elif p.suffix == ".npz":
+        ids, classes, logits = load_logits(p)
+        logits = _align_ids(path, ids, test_ids, logits)
+        oof, kind = None, "logits"
+    else:
+        ckpt = load_checkpoint(p)
+        classes = list(ckpt["classes"])
+        logits = run_checkpoint(ckpt, paths, opts, "predict", reporter)
+        oof, kind = None, "checkpoint"
+    reference = reference or classes
+    return Member(path, kind, reference, _align_classes(path, classes, reference, logits), oof)
+
+
+# --------------------------------------------------------------------------- weight fitting
+
+
+def _simplex_grid(m: int, step: float) -> np.ndarray:
+    n = int(round(1 / step))
+    return np.array([c for c in itertools.product(range(n + 1), repeat=m) if sum(c) == n], dtype=np.float64) / n
+
+
+def _search_weights(probs: list[np.ndarray], y: np.ndarray, mode: str) -> np.ndarray:
+    """Best weights on a coarse simplex grid (step 0.1; 0.2 beyond four members): few enough
+    candidates that the choice cannot memorise the OOF rows."""
+    logits = [np.log(np.clip(p, 1e-12, None)) for p in probs]
+    grid = _simplex_grid(len(probs), 0.1 if len(probs) <= 4 else 0.2)
+    best_w, best_f1 = np.full(len(probs), 1 / len(probs)), -1.0
+    for w in grid:
+        f1 = summary_metrics(y, combine(logits, w, mode).argmax(1))["macro_f1"]
+        if f1 > best_f1 + 1e-12:
+            best_w, best_f1 = w, f1
+    return best_w
+
+
+def fit_weights(members: list[Member], classes: list[str], mode: str, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Weights maximising out-of-fold macro-F1, kept only if they also win on rows they were not fit on.
+
+    Guard: the OOF rows are split in two halves (stratified by label); weights fit on each half
+    are scored on the other. If those held-out scores do not beat equal weights on average, the
+    ensemble keeps equal weights.
+    """
+    if any(m.oof is None for m in members):
+        raise ArtkitError("--fit-weights needs every member to be a k-fold run folder with oof.csv",
+                          "train members with `artkit train --folds K` and pass their run folders")
+    ids = members[0].oof["id"].tolist()
+    for m in members[1:]:
+        if sorted(m.oof["id"]) != sorted(ids):
+            raise ArtkitError(f"{m.path}/oof.csv covers other rows than {members[0].path}/oof.csv",
+                              "fit weights on k-fold runs of the same training data")
+    frames = [m.oof.set_index("id").loc[ids] for m in members]
+    labels = frames[0]["label"].tolist()
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in labels])
+    probs = [f[classes].to_numpy(dtype=np.float64) for f in frames]
+    equal = np.full(len(members), 1 / len(members))
+
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        half[idx[: len(idx) // 2]] = True
+
+    def score(w, rows):
+        return summary_metrics(y[rows], combine([np.log(np.clip(p[rows], 1e-12, None)) for p in probs], w, mode)
+                               .argmax(1))["macro_f1"]
+
+    held_fit, held_equal = [], []
+    for fit_rows, test_rows in ((half, ~half), (~half, half)):
+        w = _search_weights([p[fit_rows] for p in probs], y[fit_rows], mode)
+        held_fit.append(score(w, test_rows))
+        held_equal.append(score(equal, test_rows))
+    fitted = _search_weights(probs, y, mode)
+    everything = np.ones(len(y), dtype=bool)
+    use_fitted = float(np.mean(held_fit)) > float(np.mean(held_equal))
+    report = {"fitted_weights": fitted.round(3).tolist(), "oof_macro_f1_fitted": score(fitted, everything),
+              "oof_macro_f1_equal": score(equal, everything), "heldout_macro_f1_fitted": float(np.mean(held_fit)),
+              "heldout_macro_f1_equal": float(np.mean(held_equal)), "used": "fitted" if use_fitted else "equal"}
+    return (fitted if use_fitted else equal), report
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> EnsembleResult:
+    if not cfg.members:
+        raise ArtkitError("no members given", "pass checkpoints (.pt), logits files (.npz) or k-fold run folders")
+    if cfg.mode not in MODES:
+        raise ArtkitError(f"unknown --mode '{cfg.mode}'", f"choose one of: {', '.join(MODES)}")
+    if cfg.weights is not None and len(cfg.weights) != len(cfg.members):
+        raise ArtkitError(f"--weights has {len(cfg.weights)} values for {len(cfg.members)} members")
+    if cfg.weights is not None and (min(cfg.weights) < 0 or sum(cfg.weights) <= 0):
+        raise ArtkitError("--weights must be non-negative and not all zero")
+    if cfg.weights is not None and cfg.fit_weights:
+        raise ArtkitError("give either --weights or --fit-weights, not both")
+    for m in cfg.members:
+        if not Path(m).exists():
+            raise ArtkitError(f"member not found: {m}")
+
+    test, source, label_col_name = _test_rows(cfg)
+    members: list[Member] = []
+    for path in cfg.members:
+        members.append(load_member(path, test, members[0].classes if members else None, cfg.options, reporter))
+        if reporter:
+            reporter.message(f"member {len(members)}/{len(cfg.members)}: {path}")
+    classes = members[0].classes
+
+    fit_report = None
+    if cfg.fit_weights:
+        weights, fit_report = fit_weights(members, classes, cfg.mode)
+    else:
+        weights = np.asarray(cfg.weights if cfg.weights is not None else [1.0] * len(members), dtype=np.float64)
+    weights = weights / weights.sum()
+    ens = combine([m.logits for m in members], weights, cfg.mode)
+    pred = ens.argmax(1)
+
+    ids = test["id"].tolist()
+    labels = test["label"].tolist() if label_col_name else None
+    index = {c: i for i, c in enumerate(classes)}
+    y = None
+    if labels is not None:
+        unknown = sorted(set(labels) - set(classes))
+        if unknown:
+            raise ArtkitError(f"labels not among the members' classes: {', '.join(unknown[:5])}")
+        y = np.array([index[v] for v in labels])
+    rows = []
+    for m, w in zip(members, weights):
+        row = {"path": m.path, "kind": m.kind, "weight": float(w),
+               "agreement": float((m.logits.argmax(1) == pred).mean()) if len(pred) else float("nan")}
+        if y is not None:
+            row["macro_f1"] = summary_metrics(y, m.logits.argmax(1))["macro_f1"]
+        elif m.oof is not None:
+            oof_y = np.array([index[v] for v in m.oof["label"]])
+            row["oof_macro_f1"] = summary_metrics(oof_y, m.oof[classes].to_numpy().argmax(1))["macro_f1"]
+        rows.append(row)
+    ens_f1 = summary_metrics(y, pred)["macro_f1"] if y is not None else None
+
+    out = Path(cfg.out)
+    logits_path = Path(cfg.logits) if cfg.logits else out.with_suffix(".npz")
+    if labels is None:
+        id_col, label_col = submission_columns(source, None, ids)
+    else:
+        id_col, label_col = "id", label_col_name
+    save_logits(logits_path, ids, classes, ens)
+    write_submission(out, ids, [classes[i] for i in pred], id_col, label_col)
+    return EnsembleResult(out, logits_path, len(ids), weights.round(4).tolist(), rows, ens_f1,
+                          cfg.csv if y is not None else None, fit_report)
+
+
+def _test_rows(cfg: EnsembleConfig) -> tuple[pd.DataFrame, object, str | None]:
+    """Test rows in order, the dataset they came from, and the label column when ``--csv`` is labelled
+    (then members and the ensemble are scored on it)."""
+    if cfg.csv:
+        from artkit.data.layout import LABEL_CANDIDATES, read_csv_text, table_from_csv
+
+        cols = list(read_csv_text(Path(cfg.csv)).columns)
+        label_col = cfg.label_col if cfg.label_col in cols else next((c for c in LABEL_CANDIDATES if c in cols), None)
+        if label_col is not None:
+            table, _, _ = table_from_csv(Path(cfg.csv), Columns(cfg.id_col, cfg.image_col, label_col), True)
+            return table, None, label_col
+    table, source = load_test_table(cfg.data, cfg.csv, Columns(cfg.id_col, cfg.image_col, None))
+    return table, source, None
