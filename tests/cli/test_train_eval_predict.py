@@ -176,3 +176,36 @@ def test_help_is_fast_and_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
     r = subprocess.run([sys.executable, "-m", "artkit", "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "train" in r.stdout
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dacon: Path, tmp_path: Path, monkeypatch):
+    import artkit.trainer as trainer
+
+    real_create_loss = trainer.create_loss
+
+    def exploding_after_first_epoch(*args, **kwargs):
+        loss = real_create_loss(*args, **kwargs)
+        calls = {"n": 0}
+        steps_per_epoch = 3  # 19 training rows at batch size 8
+
+        class Exploding(torch.nn.Module):
+            def forward(self, logits, target):
+                calls["n"] += 1
+                value = loss(logits, target)
+                return value * float("nan") if calls["n"] > steps_per_epoch + 1 else value
+
+        return Exploding()
+
+    monkeypatch.setattr(trainer, "create_loss", exploding_after_first_epoch)
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "3", "--out", tmp_path, ok=False)
+    assert r.exit_code == 2 and "nan" in r.output.lower() and "last good checkpoint" in r.output
+    assert torch.load(tmp_path / "train" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("amp", ["off", "fp16", "bf16"])
+def test_cuda_train_and_predict_with_amp(dacon: Path, tmp_path: Path, amp: str):
+    artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--device", "cuda", "--amp", amp, "--out", tmp_path)
+    artkit("predict", tmp_path / "train" / "best.pt", "--data", dacon, "--device", "cuda", "--amp", amp,
+           "-o", tmp_path / "s.csv")
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 7
