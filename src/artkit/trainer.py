@@ -16,12 +16,12 @@ import torch
 from artkit.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from artkit.config import TrainConfig, config_from_mapping, load_yaml, save_yaml
 from artkit.data.dataset import ImageTable
-from artkit.data.images import check_image_header
+from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import Columns, class_names, discover
 from artkit.data.sampler import SAMPLERS, EpochSampler, sample_weights, seed_everything
 from artkit.data.splits import make_split
 from artkit.engine import (NonFiniteLoss, oom_error, predict_logits, resolve_amp, resolve_device, train_one_epoch)
-from artkit.errors import ArtkitError
+from artkit.errors import ArtkitError, ImageLoadError
 from artkit.losses import create_loss
 from artkit.metrics import confusion, summary_metrics
 from artkit.models import create_model, load_weights, model_data_config
@@ -79,10 +79,20 @@ def validate_config(cfg: TrainConfig) -> None:
 # --------------------------------------------------------------------------- data
 
 
-def header_check(paths: list[str], workers: int) -> dict[str, str]:
-    """Path -> reason for every image whose header cannot be read (missing, empty, not an image)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        reasons = list(pool.map(check_image_header, paths))
+def _decode_check(path: str) -> str | None:
+    try:
+        load_image(path, min_size=32)  # a reduced-size decode still reads the whole file
+        return None
+    except ImageLoadError as exc:
+        return exc.message
+
+
+def find_unreadable(paths: list[str], workers: int, decode: bool = False) -> dict[str, str]:
+    """Path -> reason for every image that cannot be read. Headers only by default (missing, empty,
+    not an image); ``decode`` also finds truncated files, at the cost of decoding every image."""
+    check = _decode_check if decode else check_image_header
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # Pillow decodes without the GIL
+        reasons = list(pool.map(check, paths))
     return {p: r for p, r in zip(paths, reasons) if r is not None}
 
 
@@ -184,7 +194,8 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
     if len(classes) < 2:
         raise ArtkitError(f"need at least two classes to train, found {len(classes)}")
 
-    bad = header_check(split["path"].tolist(), workers)
+    # with --skip-bad, decode everything up front so truncated files are left out and counted too
+    bad = find_unreadable(split["path"].tolist(), workers, decode=cfg.skip_bad)
     if bad and not cfg.skip_bad:
         first = "; ".join(f"{p} ({r})" for p, r in list(bad.items())[:3])
         raise ArtkitError(f"{len(bad)} training image(s) cannot be read: {first}",

@@ -137,7 +137,9 @@ def test_truncated_image_found_while_training(dacon: Path, tmp_path: Path):
     (dacon / "train" / "0005.jpg").write_bytes(data[: len(data) // 2])  # header fine, pixels cut
     r = artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path / "a", "--workers", "1", ok=False)
     assert r.exit_code == 2 and "0005.jpg" in r.output and "Traceback" not in r.output
-    artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path / "b", "--skip-bad")
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path / "b", "--skip-bad")
+    assert "skipping 1 unreadable" in r.output
+    assert any("0005.jpg" in p for p in json.loads((tmp_path / "b" / "train" / "summary.json").read_text())["skipped_bad"])
 
 
 def test_user_errors_are_one_message(dacon: Path, tmp_path: Path):
