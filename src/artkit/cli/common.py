@@ -60,3 +60,14 @@ def parse_csv_list(value: str | None) -> list[str]:
 # here rather than in artkit.tta so that --help does not import torch
 TTA_HELP = ("Test-time augmentation, combinable with commas: none | hflip (2 views) | vflip (2) | five-crop (5) | "
             "multi-scale (3: 0.875x, 1x, 1.125x). Views multiply (hflip,five-crop = 10) and so does the time.")
+
+
+# Options shared by the commands that run models over images (predict, eval, ensemble)
+TTA_OPTION = typer.Option("none", "--tta", help=TTA_HELP)
+BATCH_SIZE_OPTION = typer.Option(64, "--batch-size", "-b", help="Images per forward pass.")
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N.")
+AMP_OPTION = typer.Option("auto", "--amp", help="auto (bf16 where supported, else fp16; off on CPU) | fp16 | bf16 | off.")
+WORKERS_OPTION = typer.Option(None, "--workers", "-w", help="Data-loading processes (default: CPU count, at most 8).")
+ID_COL_OPTION = typer.Option(None, "--id-col", help="Id column of the CSV (default: id).")
+IMAGE_COL_OPTION = typer.Option(None, "--image-col", help="Image path column of the CSV (default: img_path, path, ...).")
+LABEL_COL_OPTION = typer.Option(None, "--label-col", help="Label column of a labelled CSV (default: artist, label, ...).")

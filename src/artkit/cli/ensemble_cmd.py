@@ -7,7 +7,8 @@ from typing import List, Optional
 import typer
 
 from artkit.cli.app import app
-from artkit.cli.common import TTA_HELP, console, parse_csv_list, run_core
+from artkit.cli.common import (AMP_OPTION, BATCH_SIZE_OPTION, DEVICE_OPTION, ID_COL_OPTION, IMAGE_COL_OPTION,
+                                 LABEL_COL_OPTION, TTA_OPTION, WORKERS_OPTION, console, parse_csv_list, run_core)
 
 
 @app.command("ensemble")
@@ -22,14 +23,14 @@ def ensemble_command(
     weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated member weights, e.g. 2,1,1."),
     fit_weights: bool = typer.Option(False, "--fit-weights", help="Choose weights maximising out-of-fold macro-F1 of k-fold run members "
                                                                   "(coarse grid, kept only if they win on held-out OOF halves)."),
-    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
-    id_col: Optional[str] = typer.Option(None, "--id-col"),
-    image_col: Optional[str] = typer.Option(None, "--image-col"),
-    label_col: Optional[str] = typer.Option(None, "--label-col"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
-    device: str = typer.Option("auto", "--device"),
-    amp: str = typer.Option("auto", "--amp"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w"),
+    tta: str = TTA_OPTION,
+    id_col: Optional[str] = ID_COL_OPTION,
+    image_col: Optional[str] = IMAGE_COL_OPTION,
+    label_col: Optional[str] = LABEL_COL_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    device: str = DEVICE_OPTION,
+    amp: str = AMP_OPTION,
+    workers: Optional[int] = WORKERS_OPTION,
 ) -> None:
     """Average members (one model in memory at a time) and write the submission and its logits."""
     from rich.table import Table

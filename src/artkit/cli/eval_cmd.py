@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from artkit.cli.app import app
-from artkit.cli.common import TTA_HELP, console, run_core
+from artkit.cli.common import (AMP_OPTION, BATCH_SIZE_OPTION, DEVICE_OPTION, ID_COL_OPTION, IMAGE_COL_OPTION,
+                                 LABEL_COL_OPTION, TTA_OPTION, WORKERS_OPTION, console, run_core)
 
 
 @app.command("eval")
@@ -16,14 +17,14 @@ def eval_command(
     data: Optional[str] = typer.Option(None, "--data", help="Score every labelled row of this dataset (default: the run's validation split)."),
     csv: Optional[str] = typer.Option(None, "--csv", help="Score a labelled CSV (id,img_path,label)."),
     out: Optional[str] = typer.Option(None, "--out", help="Output folder (default: beside the checkpoint, eval_<name>/)."),
-    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
-    id_col: Optional[str] = typer.Option(None, "--id-col"),
-    image_col: Optional[str] = typer.Option(None, "--image-col"),
-    label_col: Optional[str] = typer.Option(None, "--label-col"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
-    device: str = typer.Option("auto", "--device"),
-    amp: str = typer.Option("auto", "--amp"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w"),
+    tta: str = TTA_OPTION,
+    id_col: Optional[str] = ID_COL_OPTION,
+    image_col: Optional[str] = IMAGE_COL_OPTION,
+    label_col: Optional[str] = LABEL_COL_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    device: str = DEVICE_OPTION,
+    amp: str = AMP_OPTION,
+    workers: Optional[int] = WORKERS_OPTION,
 ) -> None:
     """Accuracy, macro-F1, per-class table, most-confused pairs, confusion matrices, metrics.json."""
     from rich.table import Table

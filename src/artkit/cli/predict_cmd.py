@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from artkit.cli.app import app
-from artkit.cli.common import TTA_HELP, console, run_core
+from artkit.cli.common import (AMP_OPTION, BATCH_SIZE_OPTION, DEVICE_OPTION, ID_COL_OPTION, IMAGE_COL_OPTION,
+                                 TTA_OPTION, WORKERS_OPTION, console, run_core)
 
 
 @app.command("predict")
@@ -17,13 +18,13 @@ def predict_command(
     csv: Optional[str] = typer.Option(None, "--csv", help="Test CSV (id,img_path) instead of the folder's test.csv."),
     out: str = typer.Option("submission.csv", "--out", "-o", help="Submission file: rows in test.csv order."),
     logits: Optional[str] = typer.Option(None, "--logits", help="Where to save logits for ensembling (default: beside -o, .npz)."),
-    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column of the test CSV."),
-    image_col: Optional[str] = typer.Option(None, "--image-col", help="Image path column of the test CSV."),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-    amp: str = typer.Option("auto", "--amp", help="auto | fp16 | bf16 | off."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Data-loading processes."),
+    tta: str = TTA_OPTION,
+    id_col: Optional[str] = ID_COL_OPTION,
+    image_col: Optional[str] = IMAGE_COL_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    device: str = DEVICE_OPTION,
+    amp: str = AMP_OPTION,
+    workers: Optional[int] = WORKERS_OPTION,
 ) -> None:
     """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
     from artkit.inference import InferenceOptions, PredictConfig, run_predict
