@@ -142,3 +142,12 @@ def test_full_trains_on_every_row(dacon: Path, tmp_path: Path):
     assert (split["split"] == "train").all() and (tmp_path / "train" / "best.pt").is_file()
     r = artkit("eval", tmp_path / "train" / "best.pt", ok=False)
     assert r.exit_code == 2 and "--full" in r.output
+
+
+def test_clean_consumes_the_kfold_oof(kfold_run, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data, run = kfold_run
+    artkit("clean", data, "--out", tmp_path / "clean", "--oof", run / "oof.csv", "--workers", "1")
+    issues = pd.read_csv(tmp_path / "clean" / "issues.csv")
+    assert set(issues.columns) >= {"id", "file", "issue", "detail", "action"}
+    assert (tmp_path / "clean" / "train_clean.csv").is_file()
