@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class PredictConfig:
     logits: str | None = None
     id_col: str | None = None
     image_col: str | None = None
-    options: InferenceOptions = None  # type: ignore[assignment]
+    options: InferenceOptions = field(default_factory=InferenceOptions)
 
 
 @dataclass
@@ -150,7 +150,7 @@ def write_submission(path: Path, ids: list[str], labels: list[str], id_col: str,
 
 
 def run_predict(cfg: PredictConfig, reporter: Reporter | None = None) -> PredictResult:
-    opts = cfg.options or InferenceOptions()
+    opts = cfg.options
     ckpt = load_checkpoint(cfg.checkpoint)
     table, source = load_test_table(cfg.data, cfg.csv, Columns(cfg.id_col, cfg.image_col, None))
     ids = table["id"].tolist()
@@ -179,7 +179,7 @@ class EvalConfig:
     id_col: str | None = None
     image_col: str | None = None
     label_col: str | None = None
-    options: InferenceOptions = None  # type: ignore[assignment]
+    options: InferenceOptions = field(default_factory=InferenceOptions)
 
 
 @dataclass
@@ -218,7 +218,7 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> EvalResult:
     from artkit.plots import plot_confusion
     from artkit.runs import write_json
 
-    opts = cfg.options or InferenceOptions()
+    opts = cfg.options
     ckpt = load_checkpoint(cfg.checkpoint)
     classes = list(ckpt["classes"])
     rows, described, stage = _labelled_rows(cfg, ckpt)

@@ -20,7 +20,7 @@ from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import Columns, class_names, discover
 from artkit.data.sampler import SAMPLERS, EpochSampler, sample_weights, seed_everything
 from artkit.data.splits import make_split
-from artkit.engine import (NonFiniteLoss, oom_error, predict_logits, resolve_amp, resolve_device, train_one_epoch)
+from artkit.engine import oom_error, predict_logits, resolve_amp, resolve_device, train_one_epoch
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.losses import create_loss
 from artkit.metrics import confusion, summary_metrics
@@ -32,7 +32,7 @@ MONITORS = {"val_macro_f1": "max", "val_acc": "max", "val_loss": "min"}
 OPTIMIZERS = ("adamw", "sgd", "adam")
 SCHEDULERS = ("cosine", "step", "none")
 # options that may change when a run is resumed; everything else must stay as the run began
-RESUMABLE = {"epochs", "patience", "workers", "device", "resume", "batch_size_eval"}
+RESUMABLE = {"epochs", "patience", "workers", "device", "resume"}
 
 
 @dataclass
@@ -277,12 +277,9 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
                     "val": len(val_ds), "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
                     "img_size": dcfg.img_size, "skipped_bad": len(bad), "start_epoch": start_epoch,
                     "epochs": cfg.epochs, "pretrained": pretrained})
-    if ema is None:
-        def eval_model():
-            return model
-    else:
-        def eval_model():
-            return ema.module
+    def eval_model() -> torch.nn.Module:  # EMA weights are what gets validated and saved
+        return model if ema is None else ema.module
+
     best_val: tuple[np.ndarray, np.ndarray] | None = None
     stopped_early = False
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
@@ -299,8 +296,6 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
                                     reporter.step)
         except torch.cuda.OutOfMemoryError:
             raise oom_error(cfg.batch_size) from None
-        except NonFiniteLoss:
-            raise
         num_updates = stats.num_updates
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": stats.loss, "val_loss": float("nan"),
                                "val_acc": float("nan"), "val_macro_f1": float("nan"), "seconds": stats.seconds,
