@@ -34,7 +34,33 @@ def test_fit_weights_prefers_the_good_member_and_guards_against_noise():
                             classes, "logit")
     assert report["oof_macro_f1_fitted"] >= report["oof_macro_f1_equal"]
     assert w[0] >= w[1]
-    # two equally useless members: fitted weights cannot win on held-out rows, so equal weights stay
+
+
+def test_fit_weights_keeps_equal_weights_when_fitting_only_memorises_the_oof_rows():
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+    y = rng.integers(0, 3, 300)
+    labels = [classes[i] for i in y]
+    # two useless members: some weights score higher on all OOF rows by chance, but not on held-out halves
     n1, n2 = rng.dirichlet(np.ones(3), 300), rng.dirichlet(np.ones(3), 300)
-    w2, report2 = fit_weights([_member("n1", n1, labels, classes), _member("n2", n2, labels, classes)], classes, "logit")
-    assert report2["used"] in ("equal", "fitted") and np.isclose(w2.sum(), 1.0)
+    w, report = fit_weights([_member("n1", n1, labels, classes), _member("n2", n2, labels, classes)], classes, "logit")
+    assert report["oof_macro_f1_fitted"] > report["oof_macro_f1_equal"]
+    assert report["heldout_macro_f1_fitted"] <= report["heldout_macro_f1_equal"]
+    assert report["used"] == "equal" and np.allclose(w, [0.5, 0.5])
+    # identical members: no weighting can win anywhere, so equal weights stay
+    w, report = fit_weights([_member("n1", n1, labels, classes), _member("n1b", n1, labels, classes)], classes, "prob")
+    assert report["used"] == "equal" and np.allclose(w, [0.5, 0.5])
+
+
+def test_oof_score_of_an_ensemble_uses_the_weights():
+    from artkit.ensemble import oof_arrays, oof_macro_f1
+
+    classes = ["a", "b"]
+    labels = ["a", "b", "a", "b"]
+    right = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    wrong = right[:, ::-1].copy()  # wrong on every row
+    members = [_member("right", right, labels, classes), _member("wrong", wrong, labels, classes)]
+    members[1].oof = members[1].oof.iloc[::-1]  # rows are matched by id, not position
+    y, probs = oof_arrays(members, classes)
+    assert oof_macro_f1(y, probs, np.array([1.0, 0.0]), "logit") == 1.0
+    assert oof_macro_f1(y, probs, np.array([0.0, 1.0]), "logit") == 0.0

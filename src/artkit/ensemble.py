@@ -56,6 +56,7 @@ class EnsembleResult:
     ensemble_macro_f1: float | None
     label_source: str | None
     fit_report: dict | None
+    ensemble_oof_macro_f1: float | None = None  # when every member is a k-fold run with oof.csv
 
 
 def combine(logits: list[np.ndarray], weights: np.ndarray, mode: str) -> np.ndarray:
@@ -155,6 +156,26 @@ def _search_weights(probs: list[np.ndarray], y: np.ndarray, mode: str) -> np.nda
     return best_w
 
 
+def oof_arrays(members: list[Member], classes: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Labels and each member's out-of-fold probabilities (columns in ``classes`` order), rows aligned by id."""
+    ids = members[0].oof["id"].tolist()
+    for m in members[1:]:
+        if sorted(m.oof["id"]) != sorted(ids):
+            raise ArtkitError(f"{m.path}/oof.csv covers other rows than {members[0].path}/oof.csv",
+                              "combine out-of-fold predictions of k-fold runs on the same training data")
+    frames = [m.oof.set_index("id").loc[ids] for m in members]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in frames[0]["label"]])
+    return y, [f[classes].to_numpy(dtype=np.float64) for f in frames]
+
+
+def oof_macro_f1(y: np.ndarray, probs: list[np.ndarray], weights: np.ndarray, mode: str) -> float:
+    """Macro-F1 of the weighted combination of out-of-fold probabilities (log-probabilities stand in for
+    logits: they differ per row by a constant, which no averaging mode's argmax sees)."""
+    return summary_metrics(y, combine([np.log(np.clip(p, 1e-12, None)) for p in probs], weights, mode)
+                           .argmax(1))["macro_f1"]
+
+
 def fit_weights(members: list[Member], classes: list[str], mode: str, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Weights maximising out-of-fold macro-F1, kept only if they also win on rows they were not fit on.
 
@@ -165,16 +186,7 @@ def fit_weights(members: list[Member], classes: list[str], mode: str, seed: int 
     if any(m.oof is None for m in members):
         raise ArtkitError("--fit-weights needs every member to be a k-fold run folder with oof.csv",
                           "train members with `artkit train --folds K` and pass their run folders")
-    ids = members[0].oof["id"].tolist()
-    for m in members[1:]:
-        if sorted(m.oof["id"]) != sorted(ids):
-            raise ArtkitError(f"{m.path}/oof.csv covers other rows than {members[0].path}/oof.csv",
-                              "fit weights on k-fold runs of the same training data")
-    frames = [m.oof.set_index("id").loc[ids] for m in members]
-    labels = frames[0]["label"].tolist()
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[v] for v in labels])
-    probs = [f[classes].to_numpy(dtype=np.float64) for f in frames]
+    y, probs = oof_arrays(members, classes)
     equal = np.full(len(members), 1 / len(members))
 
     rng = np.random.default_rng(seed)
@@ -184,8 +196,7 @@ def fit_weights(members: list[Member], classes: list[str], mode: str, seed: int 
         half[idx[: len(idx) // 2]] = True
 
     def score(w, rows):
-        return summary_metrics(y[rows], combine([np.log(np.clip(p[rows], 1e-12, None)) for p in probs], w, mode)
-                               .argmax(1))["macro_f1"]
+        return oof_macro_f1(y[rows], [p[rows] for p in probs], w, mode)
 
     held_fit, held_equal = [], []
     for fit_rows, test_rows in ((half, ~half), (~half, half)):
@@ -256,6 +267,12 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
             row["oof_macro_f1"] = summary_metrics(oof_y, m.oof[classes].to_numpy().argmax(1))["macro_f1"]
         rows.append(row)
     ens_f1 = summary_metrics(y, pred)["macro_f1"] if y is not None else None
+    ens_oof_f1 = None
+    if y is None and all(m.oof is not None for m in members):
+        try:
+            ens_oof_f1 = oof_macro_f1(*oof_arrays(members, classes), weights, cfg.mode)
+        except ArtkitError:  # runs over different rows: no common OOF score, the ensemble itself is fine
+            ens_oof_f1 = None
 
     out = Path(cfg.out)
     logits_path = Path(cfg.logits) if cfg.logits else out.with_suffix(".npz")
@@ -266,7 +283,7 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
     save_logits(logits_path, ids, classes, ens)
     write_submission(out, ids, [classes[i] for i in pred], id_col, label_col)
     return EnsembleResult(out, logits_path, len(ids), weights.round(4).tolist(), rows, ens_f1,
-                          cfg.csv if y is not None else None, fit_report)
+                          cfg.csv if y is not None else None, fit_report, ens_oof_f1)
 
 
 def _test_rows(cfg: EnsembleConfig) -> tuple[pd.DataFrame, object, str | None]:

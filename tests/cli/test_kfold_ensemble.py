@@ -104,6 +104,10 @@ def test_labelled_csv_scores_members_and_fit_weights(kfold_run, tmp_path: Path):
     assert "ensemble macro-F1" in r.output
     r = artkit("ensemble", run, run, "--fit-weights", "--data", data, "-o", tmp_path / "fw.csv")
     assert "fitted weights" in r.output
+    # k-fold members without a labelled --csv: each member's OOF score and the ensemble's
+    cv = json.loads((run / "cv.json").read_text())
+    r = artkit("ensemble", run, "--data", data, "-o", tmp_path / "oof.csv")
+    assert f"ensemble OOF macro-F1 {cv['oof_macro_f1']:.4f}" in r.output
     r = artkit("ensemble", run / "fold0" / "best.pt", "--fit-weights", "--data", data, "-o", tmp_path / "z.csv", ok=False)
     assert r.exit_code == 2 and "k-fold run" in r.output
 

@@ -62,4 +62,6 @@ def ensemble_command(
                       f"{f['heldout_macro_f1_equal']:.4f} → using [bold]{f['used']}[/] weights")
     if r.ensemble_macro_f1 is not None:
         console.print(f"[bold]ensemble macro-F1 {r.ensemble_macro_f1:.4f}[/] on {r.label_source}")
+    if r.ensemble_oof_macro_f1 is not None:
+        console.print(f"[bold]ensemble OOF macro-F1 {r.ensemble_oof_macro_f1:.4f}[/] (members' out-of-fold predictions)")
     console.print(f"[bold green]wrote[/] {r.submission} ({r.rows} rows, test.csv order)\n  logits: {r.logits}")
