@@ -44,9 +44,9 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
                             sampler="sqrt", workers=cfg.workers, seed=cfg.seed, out=str(out / "runs"), name="demo")
     result = train(train_cfg, reporter)
     opts = InferenceOptions(batch_size=64, workers=cfg.workers, tta="hflip")
-    ev = run_eval(EvalConfig(str(result.best_path), options=opts))
+    ev = run_eval(EvalConfig(str(result.best_path), options=opts), reporter)
     pred = run_predict(PredictConfig(str(result.best_path), data=str(data_dir), out=str(out / "submission.csv"),
-                                     options=opts))
+                                     options=opts), reporter)
     truth = pd.read_csv(data_dir / "test_labels.csv", dtype=str, keep_default_na=False)
     sub = pd.read_csv(pred.submission, dtype=str, keep_default_na=False)
     classes = sorted(set(truth["artist"]))

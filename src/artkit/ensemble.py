@@ -232,10 +232,10 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
 
     test, source, label_col_name = _test_rows(cfg)
     members: list[Member] = []
-    for path in cfg.members:
-        members.append(load_member(path, test, members[0].classes if members else None, cfg.options, reporter))
+    for i, path in enumerate(cfg.members, 1):
         if reporter:
-            reporter.message(f"member {len(members)}/{len(cfg.members)}: {path}")
+            reporter.message(f"member {i}/{len(cfg.members)}: {path}")
+        members.append(load_member(path, test, members[0].classes if members else None, cfg.options, reporter))
     classes = members[0].classes
 
     fit_report = None

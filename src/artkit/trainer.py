@@ -302,7 +302,8 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
                                "images_per_s": stats.images_per_s}
         val_logits = None
         if has_val:
-            val_logits, _ = predict_logits(eval_model(), val_loader, device, amp_dtype, channels_last=channels_last)
+            val_logits, _ = predict_logits(eval_model(), val_loader, device, amp_dtype, channels_last=channels_last,
+                                           on_step=lambda done, total: reporter.progress("validate", done, total))
             with torch.no_grad():
                 row["val_loss"] = float(criterion(torch.from_numpy(val_logits).to(device),
                                                   torch.from_numpy(y_val).to(device)))

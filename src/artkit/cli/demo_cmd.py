@@ -22,11 +22,8 @@ def demo_command(
     from artkit.cli.reporter import RichReporter
     from artkit.demo import DemoConfig, run_demo
 
-    reporter = RichReporter()
-    try:
+    with RichReporter() as reporter:
         r = run_core(run_demo, DemoConfig(out, model, img_size, epochs, workers), reporter)
-    finally:
-        reporter.close()
     console.print(f"\n[bold green]demo finished[/]: validation macro-F1 {r.val_macro_f1:.3f}, "
                   f"test macro-F1 {r.test_macro_f1:.3f} (test images are quarter crops at half resolution)")
     console.print(f"  data:        {r.data_dir}  (train.csv, test.csv, sample_submission.csv)")

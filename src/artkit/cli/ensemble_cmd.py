@@ -35,6 +35,7 @@ def ensemble_command(
     """Average members (one model in memory at a time) and write the submission and its logits."""
     from rich.table import Table
 
+    from artkit.cli.reporter import RichReporter
     from artkit.cli.common import fail
     from artkit.ensemble import EnsembleConfig, run_ensemble
     from artkit.inference import InferenceOptions
@@ -45,7 +46,8 @@ def ensemble_command(
         fail(f"--weights must be numbers separated by commas (got '{weights}')")
     cfg = EnsembleConfig(list(members), data, csv, out, logits, mode, w, fit_weights, id_col, image_col, label_col,
                          InferenceOptions(batch_size, device, amp, workers, tta))
-    r = run_core(run_ensemble, cfg)
+    with RichReporter() as reporter:
+        r = run_core(run_ensemble, cfg, reporter)
     table = Table(title=f"members ({mode} average)", show_edge=False)
     extra = "macro-F1" if r.label_source else ("OOF macro-F1" if any("oof_macro_f1" in m for m in r.members) else None)
     for col in ["member", "kind", "weight", "agreement"] + ([extra] if extra else []):

@@ -29,11 +29,13 @@ def eval_command(
     """Accuracy, macro-F1, per-class table, most-confused pairs, confusion matrices, metrics.json."""
     from rich.table import Table
 
+    from artkit.cli.reporter import RichReporter
     from artkit.inference import EvalConfig, InferenceOptions, run_eval
 
     cfg = EvalConfig(checkpoint, data, csv, out, id_col, image_col, label_col,
                      InferenceOptions(batch_size, device, amp, workers, tta))
-    r = run_core(run_eval, cfg)
+    with RichReporter() as reporter:
+        r = run_core(run_eval, cfg, reporter)
     table = Table(title=f"per class ({r.rows} images: {r.source})", show_edge=False)
     for col in ("class", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")

@@ -27,11 +27,13 @@ def predict_command(
     workers: Optional[int] = WORKERS_OPTION,
 ) -> None:
     """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
+    from artkit.cli.reporter import RichReporter
     from artkit.inference import InferenceOptions, PredictConfig, run_predict
 
     cfg = PredictConfig(checkpoint, data, csv, out, logits, id_col, image_col,
                         InferenceOptions(batch_size, device, amp, workers, tta))
-    result = run_core(run_predict, cfg)
+    with RichReporter() as reporter:
+        result = run_core(run_predict, cfg, reporter)
     top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
     console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, test.csv order)")
     console.print(f"  logits: {result.logits}\n  most predicted: {top}")

@@ -19,8 +19,10 @@ def _fmt(v: float, spec: str) -> str:
 
 class RichReporter(Reporter):
     def __init__(self) -> None:
-        self.progress: Progress | None = None
+        self.bar: Progress | None = None  # the training epoch's bar
         self.task = None
+        self.pass_bar: Progress | None = None  # an inference pass: validation, predict, eval, a member
+        self.pass_task = None
         self.header_shown = False
         self.epochs = 0
 
@@ -40,32 +42,51 @@ class RichReporter(Reporter):
             console.print(f"[bold]{_HEADER}[/]")
             self.header_shown = True
         if console.is_terminal:
-            self.progress = Progress(TextColumn(f"  epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn(f"  epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("loss {task.fields[loss]} lr {task.fields[lr]} {task.fields[ips]} img/s"),
                                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task("train", total=steps, loss="-", lr="-", ips="-")
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=steps, loss="-", lr="-", ips="-")
 
     def step(self, step: int, loss: float, lr: float, images_per_s: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}", ips=f"{images_per_s:.0f}")
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}", ips=f"{images_per_s:.0f}")
 
     def epoch_end(self, row: dict[str, Any], improved: bool) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        self._stop_bars()
         line = (f"{row['epoch']:>3}/{self.epochs:<3} {_fmt(row['lr'], '9.2e')} {_fmt(row['train_loss'], '10.4f')} "
                 f"{_fmt(row['val_loss'], '9.4f')} {_fmt(row['val_acc'], '8.4f')} {_fmt(row['val_macro_f1'], '7.4f')} "
                 f"{row['seconds']:6.1f} {row['images_per_s']:7.1f}")
         console.print(line + ("  [green]★ best[/]" if improved else ""))
 
     def message(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(f"  {text}")
-        else:
-            console.print(f"  {text}")
+        console.print(f"  {text}")  # Rich prints above live bars
+
+    def progress(self, task: str, done: int, total: int) -> None:
+        """A transient bar per inference pass (batches done of total); nothing when not on a terminal."""
+        if not console.is_terminal:
+            return
+        if self.pass_bar is None:
+            self.pass_bar = Progress(TextColumn(f"  {task}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self.pass_bar.start()
+            self.pass_task = self.pass_bar.add_task(task, total=total)
+        self.pass_bar.update(self.pass_task, completed=done, total=total)
+        if done >= total:
+            self.pass_bar.stop()
+            self.pass_bar = None
+
+    def _stop_bars(self) -> None:
+        for bar in (self.bar, self.pass_bar):
+            if bar is not None:
+                bar.stop()
+        self.bar = self.pass_bar = None
 
     def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        self._stop_bars()
+
+    def __enter__(self) -> RichReporter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # a bar left running would swallow the error message that follows

@@ -87,11 +87,8 @@ def train_command(
 
     from artkit.trainer import train
 
-    reporter = RichReporter()
-    try:
+    with RichReporter() as reporter:
         result = run_core(train, cfg, reporter, explicit)
-    finally:
-        reporter.close()
     _print_summary(result)
 
 
