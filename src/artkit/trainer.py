@@ -276,7 +276,7 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
     reporter.start({"run_dir": str(run_dir), "model": cfg.model, "classes": len(classes), "train": len(train_ds),
                     "val": len(val_ds), "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
                     "img_size": dcfg.img_size, "skipped_bad": len(bad), "start_epoch": start_epoch,
-                    "epochs": cfg.epochs, "pretrained": pretrained})
+                    "epochs": cfg.epochs, "init": _init_description(cfg, pretrained, resuming)})
     def eval_model() -> torch.nn.Module:  # EMA weights are what gets validated and saved
         return model if ema is None else ema.module
 
@@ -339,6 +339,14 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
             break
 
     return _finish_run(run_dir, rows, classes, best_epoch, stopped_early, sorted(bad), best_path, last_path)
+
+
+def _init_description(cfg: TrainConfig, pretrained: bool, resuming: bool) -> str:
+    if resuming:
+        return "resumed from last.pt"
+    if cfg.weights:
+        return f"weights from {cfg.weights}"
+    return "timm pretrained weights" if pretrained else "random init (--no-pretrained)"
 
 
 def _save_val_predictions(run_dir: Path, ids: list[str], classes: list[str], logits: np.ndarray, y: np.ndarray) -> None:

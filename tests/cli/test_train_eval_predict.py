@@ -173,6 +173,19 @@ def test_folder_layout_trains_and_predicts(folders: Path, tmp_path: Path):
     assert pd.read_csv(tmp_path / "s.csv")["id"].tolist() == ["t0", "t1", "t2", "t3"]
 
 
+def test_weights_file_starts_a_run_with_another_class_count(folders: Path, dacon: Path, tmp_path: Path):
+    artkit("train", "--data", folders, *TINY, "--epochs", "1", "--out", tmp_path, "--name", "two")
+    two = tmp_path / "two" / "best.pt"  # 2 classes; the next run has 3
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path, "--name", "three", "--weights", two)
+    out = " ".join(r.output.split())  # undo Rich's line wrapping
+    assert "re-initialised 2 of another shape (classifier" in out and "(weights from " in out
+    started = torch.load(two, weights_only=True)["state_dict"]
+    assert torch.load(tmp_path / "three" / "best.pt", weights_only=True)["state_dict"]["classifier.weight"].shape[0] == 3
+    assert started["classifier.weight"].shape[0] == 2
+    r = artkit("train", "--data", dacon, *TINY, "--out", tmp_path, "--weights", tmp_path / "nope.pt", ok=False)
+    assert r.exit_code == 2 and "nope.pt" in r.output and "Traceback" not in r.output
+
+
 def test_help_is_fast_and_imports_no_torch():
     code = "import sys, artkit.cli; assert 'torch' not in sys.modules and 'albumentations' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

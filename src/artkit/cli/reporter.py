@@ -30,7 +30,7 @@ class RichReporter(Reporter):
         self.epochs = info["epochs"]
         resumed = f", resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
         console.print(f"[bold]run[/] {info['run_dir']}{resumed}")
-        console.print(f"  model {info['model']} ({'pretrained' if info['pretrained'] else 'no pretrained weights'}), "
+        console.print(f"  model {info['model']} ({info['init']}), "
                       f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
                       f"device {info['device']}, amp {info['amp']}")
         if info["skipped_bad"]:
