@@ -47,6 +47,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     lr: float = 5e-4
     weight_decay: float = 0.05
+    layer_decay: float | None = None
     momentum: float = 0.9
     scheduler: str = "cosine"
     warmup_epochs: float = 1.0

@@ -60,6 +60,11 @@ def oom_error(batch_size: int) -> ArtkitError:
                        "--amp bf16/fp16, or a smaller --img-size; resume finished epochs with --resume")
 
 
+def peak_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The largest learning rate of any parameter group (with --layer-decay, the classifier's)."""
+    return max(group["lr"] for group in optimizer.param_groups)
+
+
 @dataclass
 class EpochStats:
     loss: float
@@ -114,7 +119,7 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
         seen += n
         if on_step is not None:
             elapsed = time.perf_counter() - start
-            on_step(step + 1, total_loss / seen, optimizer.param_groups[0]["lr"], seen / max(elapsed, 1e-9))
+            on_step(step + 1, total_loss / seen, peak_lr(optimizer), seen / max(elapsed, 1e-9))
     seconds = time.perf_counter() - start
     return EpochStats(total_loss / max(seen, 1), seconds, seen / max(seconds, 1e-9), num_updates)
 

@@ -20,7 +20,7 @@ from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import Columns, class_names, discover
 from artkit.data.sampler import SAMPLERS, EpochSampler, sample_weights, seed_everything
 from artkit.data.splits import make_split
-from artkit.engine import oom_error, predict_logits, resolve_amp, resolve_device, train_one_epoch
+from artkit.engine import oom_error, peak_lr, predict_logits, resolve_amp, resolve_device, train_one_epoch
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.losses import create_loss
 from artkit.metrics import confusion, summary_metrics
@@ -67,6 +67,8 @@ def validate_config(cfg: TrainConfig) -> None:
         (cfg.fold is None or cfg.folds is not None, "--fold needs --folds K"),
         (cfg.mixup >= 0 and cfg.cutmix >= 0, "--mixup and --cutmix are Beta-distribution alphas, >= 0"),
         (0.0 < cfg.ema_decay < 1.0, f"--ema-decay must be between 0 and 1 (got {cfg.ema_decay})"),
+        (cfg.layer_decay is None or 0.0 < cfg.layer_decay <= 1.0,
+         f"--layer-decay must be in (0, 1] (got {cfg.layer_decay})"),
     ]
     for ok, message in checks:
         if not ok:
@@ -110,8 +112,11 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     from timm.optim import create_optimizer_v2
 
     # timm's "sgd" is Nesterov momentum; "momentum" is plain heavy-ball. Both skip weight decay on norms and biases.
+    if cfg.layer_decay is not None and not hasattr(model, "group_matcher"):
+        raise ArtkitError(f"--layer-decay: timm cannot group the layers of '{cfg.model}'", "leave --layer-decay out")
+    # layer_decay scales each block group's lr ("lr_scale"), which timm's schedulers apply at every update
     return create_optimizer_v2(model, opt=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                               momentum=cfg.momentum)
+                               momentum=cfg.momentum, layer_decay=cfg.layer_decay)
 
 
 def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int):
@@ -297,7 +302,7 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
         except torch.cuda.OutOfMemoryError:
             raise oom_error(cfg.batch_size) from None
         num_updates = stats.num_updates
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": stats.loss, "val_loss": float("nan"),
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": peak_lr(optimizer), "train_loss": stats.loss, "val_loss": float("nan"),
                                "val_acc": float("nan"), "val_macro_f1": float("nan"), "seconds": stats.seconds,
                                "images_per_s": stats.images_per_s}
         val_logits = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call at import
 
 import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
@@ -80,9 +81,12 @@ def _light(size: int) -> list:
 
 def _crop(size: int) -> list:
     # Dacon's test images are crops of about a quarter of a painting: train on crops of 15-40 %
-    # of the area so the model learns brushwork and palette, not whole compositions
+    # of the area so the model learns brushwork and palette, not whole compositions. They are also
+    # stored at half resolution, so half of the training crops lose up to half their resolution too.
     return [
         A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
+        A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+                    p=0.5),
         A.HorizontalFlip(p=0.5),
         A.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.0, p=0.3),
     ]
@@ -91,7 +95,8 @@ def _crop(size: int) -> list:
 register_aug(AugPreset("none", "resize and normalise only", lambda s: [_resize(s)], lambda s: [_resize(s)]))
 register_aug(AugPreset("light", "flips, small shift/scale/rotate, colour jitter", _light, lambda s: [_resize(s)]))
 register_aug(AugPreset(
-    "crop", "random crops of about a quarter of the image (like Dacon's test crops), flips, colour; "
+    "crop", "random crops of about a quarter of the image, half of them at reduced resolution (like Dacon's "
+    "test crops), flips, colour; "
     "validates on the centre quarter", _crop, lambda s: [CenterFraction(0.5), _resize(s)], decode_factor=2.0))
 
 

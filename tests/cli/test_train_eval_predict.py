@@ -57,7 +57,8 @@ def test_train_eval_predict_end_to_end(dacon: Path, tmp_path: Path):
 
 def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "runs"
-    common = ["--data", dacon, *TINY, "--out", out, "--seed", "7", "--aug", "light", "--ema", "--ema-decay", "0.9"]
+    common = ["--data", dacon, *TINY, "--out", out, "--seed", "7", "--aug", "light", "--ema", "--ema-decay", "0.9",
+              "--layer-decay", "0.8"]  # several parameter groups must resume too
     artkit("train", *common, "--epochs", "3", "--name", "full")
     artkit("train", *common, "--epochs", "3", "--name", "again")
     full = pd.read_csv(out / "full" / "results.csv")

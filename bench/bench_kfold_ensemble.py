@@ -1,0 +1,63 @@
+"""k-fold on real paintings: CV macro-F1, and the fold ensemble against its best member on held-out quarter crops.
+
+    python bench/bench_kfold_ensemble.py bench/_work/split --weights bench/_work/lite0.pt [--folds 3 --epochs 2]
+
+SPLIT is the folder written by ``bench/make_crop_split.py`` (train.csv with 80 % of the paintings,
+holdout_crops.csv with one quarter crop at half resolution of each held-out painting); the weights
+file is timm's efficientnet_lite0 converted by ``bench/convert_lite0.py``. Every step is the
+artkit CLI, so the printed commands are what a user would type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def artkit(*args: str) -> str:
+    exe = Path(sys.executable).with_name("artkit")
+    cmd = [str(exe) if exe.exists() else "artkit", *args]
+    print("$ artkit " + " ".join(args), flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stdout + done.stderr)
+    return done.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("split", type=Path)
+    ap.add_argument("--weights", type=Path, required=True)
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--img-size", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "_work" / "runs")
+    ap.add_argument("--name", default="kfold3")
+    ap.add_argument("--extra", default="--lr 1e-3 --batch-size 32 --warmup-epochs 0.2",
+                    help="further `artkit train` options")
+    args = ap.parse_args()
+    run = args.out / args.name
+    if not (run / "cv.json").exists():
+        start = time.perf_counter()
+        artkit("train", "--data", str(args.split), "--train-csv", str(args.split / "train.csv"),
+               "--model", "efficientnet_lite0", "--weights", str(args.weights), "--img-size", str(args.img_size),
+               "--epochs", str(args.epochs), "--aug", "crop", "--folds", str(args.folds), "--workers", str(args.workers),
+               "--out", str(args.out), "--name", args.name, *args.extra.split())
+        print(f"k-fold training: {time.perf_counter() - start:.0f} s")
+    cv = json.loads((run / "cv.json").read_text())
+    print(f"CV macro-F1 {cv['cv_macro_f1_mean']:.4f} ± {cv['cv_macro_f1_std']:.4f} "
+          f"(OOF over {cv['rows']} rows: {cv['oof_macro_f1']:.4f})")
+    members = [str(run / f"fold{i}" / "best.pt") for i in range(args.folds)]
+    for tta in ("none", "hflip"):
+        out = artkit("ensemble", *members, "--csv", str(args.split / "holdout_crops.csv"), "--data", str(args.split),
+                     "--tta", tta, "--workers", str(args.workers), "-o", str(run / f"holdout_ensemble_{tta}.csv"))
+        print(out)
+
+
+if __name__ == "__main__":
+    main()
