@@ -52,6 +52,9 @@ VARIANTS: dict[str, list[str]] = {
     # the same with a higher peak learning rate and label smoothing
     "lite0_e2_b16_lr2": ["--lr", "2e-3", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt",
                          "--label-smoothing", "0.1"],
+    # layer-wise lr decay: the new classifier at a high lr, the pretrained early layers much lower
+    "lite0_e2_b16_ld": ["--lr", "3e-3", "--layer-decay", "0.85", "--batch-size", "16", "--warmup-epochs", "0.2",
+                        "--sampler", "sqrt"],
     # TF-padded architecture with the plain (exact) weight mapping: starts from the exact pretrained function
     "tflite0_e2_b16_sqrt": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "1e-3",
                             "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],

@@ -47,7 +47,7 @@ def train_command(
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | sgd (Nesterov momentum) | adam.", rich_help_panel=O),
     lr: float = typer.Option(5e-4, "--lr", help="Peak learning rate.", rich_help_panel=O),
     weight_decay: float = typer.Option(0.05, "--weight-decay", help="Weight decay (not applied to norms and biases).", rich_help_panel=O),
-    layer_decay: Optional[float] = typer.Option(None, "--layer-decay", help="Layer-wise learning-rate decay for fine-tuning, e.g. 0.75: the classifier trains at --lr, each earlier block group at 0.75x the next (timm).", rich_help_panel=O),
+    layer_decay: Optional[float] = typer.Option(None, "--layer-decay", help="Layer-wise learning-rate decay for fine-tuning, e.g. 0.85: the classifier trains at --lr, each earlier layer group at 0.85x the next (timm).", rich_help_panel=O),
     momentum: float = typer.Option(0.9, "--momentum", help="SGD momentum.", rich_help_panel=O),
     scheduler: str = typer.Option("cosine", "--scheduler", help="cosine (with warmup) | step | none.", rich_help_panel=O),
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warmup length in epochs (may be fractional).", rich_help_panel=O),
