@@ -1,10 +1,11 @@
 """k-fold on real paintings: CV macro-F1, and the fold ensemble against its best member on held-out quarter crops.
 
-    python bench/bench_kfold_ensemble.py bench/_work/split --weights bench/_work/lite0.pt [--folds 3 --epochs 2]
+    python bench/bench_kfold_ensemble.py bench/_work/split --weights bench/_work/lite0_tf.pt [--folds 3 --epochs 2]
 
 SPLIT is the folder written by ``bench/make_crop_split.py`` (train.csv with 80 % of the paintings,
 holdout_crops.csv with one quarter crop at half resolution of each held-out painting); the weights
-file is timm's efficientnet_lite0 converted by ``bench/convert_lite0.py``. Every step is the
+file is ``bench/convert_lite0.py --no-fix`` output for timm's ``tf_efficientnet_lite0`` (or its default output
+with ``--model efficientnet_lite0``). Every step is the
 artkit CLI, so the printed commands are what a user would type.
 """
 
@@ -38,14 +39,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "_work" / "runs")
     ap.add_argument("--name", default="kfold3")
-    ap.add_argument("--extra", default="--lr 1e-3 --batch-size 32 --warmup-epochs 0.2",
+    ap.add_argument("--model", default="tf_efficientnet_lite0",
+                    help="timm model the weights fit (tf_efficientnet_lite0 for convert_lite0.py --no-fix output)")
+    ap.add_argument("--extra", default="--lr 1e-3 --batch-size 16 --warmup-epochs 0.2 --sampler sqrt",
                     help="further `artkit train` options")
     args = ap.parse_args()
     run = args.out / args.name
     if not (run / "cv.json").exists():
         start = time.perf_counter()
         artkit("train", "--data", str(args.split), "--train-csv", str(args.split / "train.csv"),
-               "--model", "efficientnet_lite0", "--weights", str(args.weights), "--img-size", str(args.img_size),
+               "--model", args.model, "--weights", str(args.weights), "--img-size", str(args.img_size),
                "--epochs", str(args.epochs), "--aug", "crop", "--folds", str(args.folds), "--workers", str(args.workers),
                "--out", str(args.out), "--name", args.name, *args.extra.split())
         print(f"k-fold training: {time.perf_counter() - start:.0f} s")

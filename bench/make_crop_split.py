@@ -24,6 +24,29 @@ import pandas as pd
 from PIL import Image
 
 
+def quarter_crop(path: str, rng: np.random.Generator) -> Image.Image:
+    """A random crop of half of each side of the image at ``path``, stored at half resolution."""
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        w, h = img.size
+        cw, ch = max(1, w // 2), max(1, h // 2)
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        crop = img.crop((left, top, left + cw, top + ch))
+        return crop.resize((max(1, cw // 2), max(1, ch // 2)), Image.LANCZOS)
+
+
+def write_quarter_crops(frame: pd.DataFrame, folder: Path, seed: int, quality: int = 90) -> pd.DataFrame:
+    """One quarter crop of every row's image into ``folder/<id>.jpg``; returns id,img_path,artist."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rid, path, artist in zip(frame["id"], frame["img_path"], frame["artist"]):
+        dest = folder / f"{rid}.jpg"
+        quarter_crop(path, rng).save(dest, quality=quality)
+        rows.append({"id": rid, "img_path": str(dest), "artist": artist})
+    return pd.DataFrame(rows)
+
+
 def make_split(data: str | Path, out: str | Path, seed: int = 0, holdout: float = 0.2, quality: int = 90) -> dict:
     from sklearn.model_selection import train_test_split
 
@@ -41,20 +64,7 @@ def make_split(data: str | Path, out: str | Path, seed: int = 0, holdout: float 
     train[["id", "img_path", "artist"]].to_csv(out / "train.csv", index=False)
     hold[["id", "img_path", "artist"]].to_csv(out / "holdout_full.csv", index=False)
 
-    rng = np.random.default_rng(seed)
-    rows = []
-    for rid, path, artist in zip(hold["id"], hold["img_path"], hold["artist"]):
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            w, h = img.size
-            cw, ch = max(1, w // 2), max(1, h // 2)
-            left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-            crop = img.crop((left, top, left + cw, top + ch))
-            crop = crop.resize((max(1, cw // 2), max(1, ch // 2)), Image.LANCZOS)
-        dest = crops_dir / f"{rid}.jpg"
-        crop.save(dest, quality=quality)
-        rows.append({"id": rid, "img_path": str(dest), "artist": artist})
-    pd.DataFrame(rows).to_csv(out / "holdout_crops.csv", index=False)
+    write_quarter_crops(hold, crops_dir, seed, quality).to_csv(out / "holdout_crops.csv", index=False)
     return {"train": len(train), "holdout": len(hold), "classes": frame["artist"].nunique(),
             "classes_in_holdout": hold["artist"].nunique(), "out": str(out)}
 

@@ -271,8 +271,8 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
     if y is None and all(m.oof is not None for m in members):
         try:
             ens_oof_f1 = oof_macro_f1(*oof_arrays(members, classes), weights, cfg.mode)
-        except ArtkitError:  # runs over different rows: no common OOF score, the ensemble itself is fine
-            ens_oof_f1 = None
+        except ArtkitError:
+            pass  # runs over different rows have no common OOF score; the ensemble itself is fine
 
     out = Path(cfg.out)
     logits_path = Path(cfg.logits) if cfg.logits else out.with_suffix(".npz")

@@ -111,10 +111,10 @@ def _make_loader(dataset, batch_size: int, workers: int, sampler=None, drop_last
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     from timm.optim import create_optimizer_v2
 
-    # timm's "sgd" is Nesterov momentum; "momentum" is plain heavy-ball. Both skip weight decay on norms and biases.
     if cfg.layer_decay is not None and not hasattr(model, "group_matcher"):
         raise ArtkitError(f"--layer-decay: timm cannot group the layers of '{cfg.model}'", "leave --layer-decay out")
-    # layer_decay scales each block group's lr ("lr_scale"), which timm's schedulers apply at every update
+    # timm's "sgd" is Nesterov momentum; "momentum" is plain heavy-ball. Both skip weight decay on norms and biases.
+    # layer_decay gives each layer group an "lr_scale", which timm's schedulers apply at every update.
     return create_optimizer_v2(model, opt=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                momentum=cfg.momentum, layer_decay=cfg.layer_decay)
 
