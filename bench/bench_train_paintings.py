@@ -58,6 +58,13 @@ VARIANTS: dict[str, list[str]] = {
     # TF-padded architecture with the plain (exact) weight mapping: starts from the exact pretrained function
     "tflite0_e2_b16_sqrt": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "1e-3",
                             "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
+    # fastai-style fine_tune: the first of the two epochs trains only the classifier (a forward pass through the
+    # frozen backbone), the second everything
+    "tflite0_e2_b16_fz": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "2e-3",
+                          "--freeze-epochs", "1", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
+    "tflite0_e2_b16_fz_ld": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "3e-3",
+                             "--freeze-epochs", "1", "--layer-decay", "0.85", "--batch-size", "16",
+                             "--warmup-epochs", "0.2", "--sampler", "sqrt"],
     "tflite0_e2_b16_ld": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "3e-3",
                           "--layer-decay", "0.85", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
 }

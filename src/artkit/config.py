@@ -38,6 +38,7 @@ class TrainConfig:
     weights: str | None = None
     drop_rate: float = 0.0
     drop_path_rate: float | None = None
+    freeze_epochs: int = 0
     # loss
     loss: str = "ce"
     label_smoothing: float = 0.0

@@ -77,9 +77,12 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                     scheduler, device: torch.device, amp_dtype: torch.dtype | None, scaler,
                     num_updates: int, grad_accum: int = 1, clip_grad: float | None = None, ema=None,
                     mixup: Callable | None = None, channels_last: bool = False,
-                    on_step: Callable[[int, float, float, float], None] | None = None) -> EpochStats:
+                    on_step: Callable[[int, float, float, float], None] | None = None,
+                    backbone_frozen: bool = False) -> EpochStats:
     """One pass over ``loader``. Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
-    model.train()
+    from artkit.models import train_mode
+
+    train_mode(model, backbone_frozen)
     start = time.perf_counter()
     total_loss, seen, steps = 0.0, 0, len(loader)
     optimizer.zero_grad(set_to_none=True)

@@ -56,6 +56,33 @@ def create_model(name: str, num_classes: int, pretrained: bool = False, drop_rat
                           OFFLINE_HINT) from None
 
 
+def set_backbone_frozen(model: nn.Module, frozen: bool) -> None:
+    """Freeze (or unfreeze) everything but the classifier: frozen parameters take no gradients, so
+    the backbone costs a forward pass only. Its BatchNorm statistics are kept by :func:`train_mode`."""
+    head = {id(p) for p in classifier_module(model).parameters()}
+    for param in model.parameters():
+        if id(param) not in head:
+            param.requires_grad_(not frozen)
+
+
+def classifier_module(model: nn.Module) -> nn.Module:
+    get = getattr(model, "get_classifier", None)
+    head = get() if get is not None else None
+    if not isinstance(head, nn.Module) or not any(True for _ in head.parameters()):
+        raise ArtkitError(f"cannot find the classifier of {type(model).__name__}", "leave --freeze-epochs out")
+    return head
+
+
+def train_mode(model: nn.Module, backbone_frozen: bool = False) -> None:
+    """``model.train()``; with a frozen backbone only the classifier trains, the rest stays in eval mode
+    (BatchNorm keeps its pretrained running statistics, dropout before the classifier is off)."""
+    if backbone_frozen:
+        model.eval()
+        classifier_module(model).train()
+    else:
+        model.train()
+
+
 @dataclass
 class DataConfig:
     """What a model expects of its input: image size and normalisation."""

@@ -24,7 +24,7 @@ from artkit.engine import oom_error, peak_lr, predict_logits, resolve_amp, resol
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.losses import create_loss
 from artkit.metrics import confusion, summary_metrics
-from artkit.models import create_model, load_weights, model_data_config
+from artkit.models import create_model, load_weights, model_data_config, set_backbone_frozen
 from artkit.reporting import Reporter
 from artkit.runs import append_result, new_run_dir, read_json, read_results, write_json, write_results
 
@@ -69,6 +69,8 @@ def validate_config(cfg: TrainConfig) -> None:
         (0.0 < cfg.ema_decay < 1.0, f"--ema-decay must be between 0 and 1 (got {cfg.ema_decay})"),
         (cfg.layer_decay is None or 0.0 < cfg.layer_decay <= 1.0,
          f"--layer-decay must be in (0, 1] (got {cfg.layer_decay})"),
+        (0 <= cfg.freeze_epochs < cfg.epochs,
+         f"--freeze-epochs must be at least 0 and fewer than --epochs (got {cfg.freeze_epochs} of {cfg.epochs})"),
     ]
     for ok, message in checks:
         if not ok:
@@ -294,11 +296,14 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed + epoch)  # dropout and Mixup draws depend only on (seed, epoch)
         sampler.set_epoch(epoch)
+        frozen = epoch < cfg.freeze_epochs
+        if cfg.freeze_epochs:
+            set_backbone_frozen(model, frozen)
         reporter.epoch_start(epoch + 1, cfg.epochs, len(train_loader))
         try:
             stats = train_one_epoch(model, train_loader, criterion, optimizer, scheduler, device, amp_dtype, scaler,
                                     num_updates, cfg.grad_accum, cfg.clip_grad, ema, mixup, channels_last,
-                                    reporter.step)
+                                    reporter.step, backbone_frozen=frozen)
         except torch.cuda.OutOfMemoryError:
             raise oom_error(cfg.batch_size) from None
         num_updates = stats.num_updates

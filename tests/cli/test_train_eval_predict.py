@@ -87,6 +87,37 @@ def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_freeze_epochs_train_only_the_classifier_then_everything(dacon: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "runs"
+    artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", out, "--name", "start")
+    start = torch.load(out / "start" / "best.pt", weights_only=True)["state_dict"]
+
+    from artkit.cli.reporter import RichReporter
+
+    original = RichReporter.epoch_end
+
+    def interrupt_after_first(self, row, improved):
+        original(self, row, improved)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RichReporter, "epoch_end", interrupt_after_first)
+    args = ["--data", dacon, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--out", out, "--name", "ft",
+            "--weights", out / "start" / "best.pt"]
+    assert artkit("train", *args, ok=False).exit_code == 130
+    frozen = torch.load(out / "ft" / "last.pt", weights_only=True)["state_dict"]
+    backbone = [k for k in start if not k.startswith("classifier.")]
+    assert any("running_mean" in k for k in backbone)
+    assert all(torch.equal(start[k], frozen[k]) for k in backbone)  # weights and BatchNorm statistics kept
+    assert not torch.equal(start["classifier.weight"], frozen["classifier.weight"])
+
+    monkeypatch.setattr(RichReporter, "epoch_end", original)
+    artkit("train", "--resume", out / "ft")  # epoch 2 trains everything
+    tuned = torch.load(out / "ft" / "last.pt", weights_only=True)["state_dict"]
+    assert not torch.equal(frozen["conv_stem.weight"], tuned["conv_stem.weight"])
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "2", "--freeze-epochs", "2", "--out", out, ok=False)
+    assert r.exit_code == 2 and "--freeze-epochs" in r.output
+
+
 def test_resume_can_extend_epochs_but_not_change_the_recipe(dacon: Path, tmp_path: Path):
     out = tmp_path / "runs"
     artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", out)

@@ -40,6 +40,7 @@ def train_command(
     weights: Optional[str] = typer.Option(None, "--weights", help="Initialise from a local state dict / checkpoint; a classifier of another size is re-initialised.", rich_help_panel=M),
     drop_rate: float = typer.Option(0.0, "--drop-rate", help="Dropout before the classifier.", rich_help_panel=M),
     drop_path_rate: Optional[float] = typer.Option(None, "--drop-path-rate", help="Stochastic depth rate.", rich_help_panel=M),
+    freeze_epochs: int = typer.Option(0, "--freeze-epochs", help="Train only the classifier (backbone frozen, BatchNorm statistics kept) for the first N of --epochs, then everything, like fastai's fine_tune.", rich_help_panel=M),
     loss: str = typer.Option("ce", "--loss", help="ce | focal.", rich_help_panel=L),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Label smoothing epsilon.", rich_help_panel=L),
     class_weights: str = typer.Option("none", "--class-weights", help="none | inverse | sqrt | effective (class-balanced, beta 0.999); focal's alpha.", rich_help_panel=L),
