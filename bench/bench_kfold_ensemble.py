@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--name", default="kfold3")
     ap.add_argument("--model", default="tf_efficientnet_lite0",
                     help="timm model the weights fit (tf_efficientnet_lite0 for convert_lite0.py --no-fix output)")
-    ap.add_argument("--extra", default="--lr 1e-3 --batch-size 16 --warmup-epochs 0.2 --sampler sqrt",
+    ap.add_argument("--extra", default="--lr 3e-3 --layer-decay 0.85 --batch-size 16 --warmup-epochs 0.2 --sampler sqrt",
                     help="further `artkit train` options")
     args = ap.parse_args()
     run = args.out / args.name

@@ -35,7 +35,7 @@ def run_checkpoint(ckpt: dict[str, Any], paths: list[str], opts: InferenceOption
     import torch
     from torch.utils.data import DataLoader
 
-    from artkit.engine import predict_logits, resolve_amp, resolve_device
+    from artkit.engine import predict_logits, resolve_amp, resolve_device, use_channels_last
     from artkit.trainer import default_workers
     from artkit.transforms import create_transform, get_preset
     from artkit.tta import build_views
@@ -51,7 +51,7 @@ def run_checkpoint(ckpt: dict[str, Any], paths: list[str], opts: InferenceOption
     loader = DataLoader(ImageTable(paths, None, transform, decode), batch_size=opts.batch_size, num_workers=workers,
                         pin_memory=device.type == "cuda")
     model = model_from_checkpoint(ckpt).to(device)
-    channels_last = device.type == "cuda"
+    channels_last = use_channels_last(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None

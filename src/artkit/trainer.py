@@ -20,7 +20,8 @@ from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import Columns, class_names, discover
 from artkit.data.sampler import SAMPLERS, EpochSampler, sample_weights, seed_everything
 from artkit.data.splits import make_split
-from artkit.engine import oom_error, peak_lr, predict_logits, resolve_amp, resolve_device, train_one_epoch
+from artkit.engine import (oom_error, peak_lr, predict_logits, resolve_amp, resolve_device, train_one_epoch,
+                           use_channels_last)
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.losses import create_loss
 from artkit.metrics import confusion, summary_metrics
@@ -225,7 +226,7 @@ def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = Fa
                          + (f"; re-initialised {len(report.skipped)} of another shape ({', '.join(report.skipped[:4])})"
                             if report.skipped else ""))
     dcfg = model_data_config(model, cfg.img_size)
-    channels_last = device.type == "cuda"
+    channels_last = use_channels_last(device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
