@@ -41,6 +41,11 @@ def fail(message: str, hint: str | None = None) -> None:
     raise typer.Exit(2)
 
 
+def order_note(csv: str | None) -> str:
+    """How the written rows are ordered, for the closing message of predict and ensemble."""
+    return f"in the order of {csv}" if csv else "in test-set order"
+
+
 def is_tty() -> bool:
     return sys.stdout.isatty()
 

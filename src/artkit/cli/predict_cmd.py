@@ -8,7 +8,7 @@ import typer
 
 from artkit.cli.app import app
 from artkit.cli.common import (AMP_OPTION, BATCH_SIZE_OPTION, DEVICE_OPTION, ID_COL_OPTION, IMAGE_COL_OPTION,
-                                 TTA_OPTION, WORKERS_OPTION, console, run_core)
+                                 TTA_OPTION, WORKERS_OPTION, console, order_note, run_core)
 
 
 @app.command("predict")
@@ -16,7 +16,7 @@ def predict_command(
     checkpoint: str = typer.Argument(..., help="A checkpoint, e.g. runs/train/best.pt."),
     data: str = typer.Option("data", "--data", help="Dataset folder with test.csv (or test/), and sample_submission.csv if any."),
     csv: Optional[str] = typer.Option(None, "--csv", help="Test CSV (id,img_path) instead of the folder's test.csv."),
-    out: str = typer.Option("submission.csv", "--out", "-o", help="Submission file: rows in test.csv order."),
+    out: str = typer.Option("submission.csv", "--out", "-o", help="Submission file: rows in the test set's order (test.csv, or --csv)."),
     logits: Optional[str] = typer.Option(None, "--logits", help="Where to save logits for ensembling (default: beside -o, .npz)."),
     tta: str = TTA_OPTION,
     id_col: Optional[str] = ID_COL_OPTION,
@@ -35,5 +35,5 @@ def predict_command(
     with RichReporter() as reporter:
         result = run_core(run_predict, cfg, reporter)
     top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
-    console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, test.csv order)")
+    console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, {order_note(csv)})")
     console.print(f"  logits: {result.logits}\n  most predicted: {top}")
