@@ -357,7 +357,7 @@ def _init_description(cfg: TrainConfig, pretrained: bool, resuming: bool) -> str
         return "resumed from last.pt"
     if cfg.weights:
         return f"weights from {cfg.weights}"
-    return "timm pretrained weights" if pretrained else "random init (--no-pretrained)"
+    return "timm pretrained weights" if pretrained else "random init"
 
 
 def _save_val_predictions(run_dir: Path, ids: list[str], classes: list[str], logits: np.ndarray, y: np.ndarray) -> None:
