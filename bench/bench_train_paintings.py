@@ -37,6 +37,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bench_eda_clean import cpu_model  # noqa: E402
 
 # name -> options added to the common ones (see common_train_args)
 VARIANTS: dict[str, list[str]] = {
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results_path = work / "results_paintings.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["machine"] = {"nproc": os.cpu_count(), "cpu": _cpu_model(), "date": time.strftime("%Y-%m-%d")}
+    results["machine"] = {"nproc": os.cpu_count(), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d")}
     if not args.skip_baseline:
         t = time.perf_counter()
         key = f"baseline[{args.model}]"
@@ -344,16 +345,6 @@ def main(argv: list[str] | None = None) -> int:
             results_path.write_text(json.dumps(results, indent=1))
     print_table(results)
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def print_table(results: dict) -> None:
