@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from artkit.errors import ArtkitError
+from artkit.models import train_mode
 
 AMP_MODES = ("auto", "fp16", "bf16", "off")
 
@@ -86,8 +87,6 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                     on_step: Callable[[int, float, float, float], None] | None = None,
                     backbone_frozen: bool = False) -> EpochStats:
     """One pass over ``loader``. Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
-    from artkit.models import train_mode
-
     train_mode(model, backbone_frozen)
     start = time.perf_counter()
     total_loss, seen, steps = 0.0, 0, len(loader)

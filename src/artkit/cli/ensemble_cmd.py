@@ -37,8 +37,8 @@ def ensemble_command(
     """Average members (one model in memory at a time) and write the submission and its logits."""
     from rich.table import Table
 
-    from artkit.cli.reporter import RichReporter
     from artkit.cli.common import fail
+    from artkit.cli.reporter import RichReporter
     from artkit.ensemble import EnsembleConfig, run_ensemble
     from artkit.inference import InferenceOptions
 
