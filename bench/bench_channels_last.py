@@ -54,8 +54,10 @@ def main() -> None:
 
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.img_size} px")
-    print("| model | train NCHW img/s | train channels_last img/s | train speed-up | forward NCHW img/s "
-          "| forward channels_last img/s | forward speed-up |")
+    print(
+        "| model | train NCHW img/s | train channels_last img/s | train speed-up | forward NCHW img/s "
+        "| forward channels_last img/s | forward speed-up |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in args.models.split(","):
         model = timm.create_model(name, pretrained=False, num_classes=50)
@@ -68,8 +70,10 @@ def main() -> None:
                     v = images_per_s(model, x, y, cl, train, args.steps)
                     best[train, cl] = max(best.get((train, cl), 0.0), v)
         t0, t1, f0, f1 = best[True, False], best[True, True], best[False, False], best[False, True]
-        print(f"| {name} | {t0:.1f} | {t1:.1f} | **{t1 / t0:.2f}x** | {f0:.1f} | {f1:.1f} | **{f1 / f0:.2f}x** |",
-              flush=True)
+        print(
+            f"| {name} | {t0:.1f} | {t1:.1f} | **{t1 / t0:.2f}x** | {f0:.1f} | {f1:.1f} | **{f1 / f0:.2f}x** |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

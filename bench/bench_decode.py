@@ -1,6 +1,6 @@
 """Image decoding: artkit's reduced-size JPEG decode (Pillow draft) against a full decode, same files, same run.
 
-    python bench/bench_decode.py ../shared/data/dacon-sample/train --size 256 --repeat 5
+python bench/bench_decode.py ../shared/data/dacon-sample/train --size 256 --repeat 5
 """
 
 from __future__ import annotations

@@ -89,23 +89,39 @@ def main() -> None:
             rows += [(f"artkit {cmd}, cold cache", cold), (f"artkit {cmd}, warm cache", warm)]
         if not args.skip_variants:
             cache = new_cache()
-            rows.append(("scan only, processes, draft decode (default), cold",
-                         best(lambda: scan_once(paths, args.workers, "process", new_cache()))))
+            rows.append(
+                (
+                    "scan only, processes, draft decode (default), cold",
+                    best(lambda: scan_once(paths, args.workers, "process", new_cache())),
+                )
+            )
             scan_once(paths, args.workers, "process", cache)
             rows.append(("scan only, processes, warm", best(lambda: scan_once(paths, args.workers, "process", cache))))
-            rows.append(("scan only, threads, draft decode, cold",
-                         best(lambda: scan_once(paths, args.workers, "thread", new_cache()))))
-            rows.append(("scan only, processes, full-size decode, cold",
-                         best(lambda: scan_once(paths, args.workers, "process", new_cache(), full_decode=True))))
+            rows.append(
+                (
+                    "scan only, threads, draft decode, cold",
+                    best(lambda: scan_once(paths, args.workers, "thread", new_cache())),
+                )
+            )
+            rows.append(
+                (
+                    "scan only, processes, full-size decode, cold",
+                    best(lambda: scan_once(paths, args.workers, "process", new_cache(), full_decode=True)),
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     t = dict(rows)
-    print(f"data: {args.data} ({len(inputs.train):,} train rows, "
-          f"{len(inputs.test) if inputs.test is not None else 0:,} test rows, {existing:,} image files present)")
-    print(f"machine: {os.cpu_count()} CPU cores ({cpu_model()}), Python {platform.python_version()}, "
-          f"--workers {args.workers}, best of {args.repeat}, 1-min load average before {load_before:.2f}, "
-          f"after {os.getloadavg()[0]:.2f}")
+    print(
+        f"data: {args.data} ({len(inputs.train):,} train rows, "
+        f"{len(inputs.test) if inputs.test is not None else 0:,} test rows, {existing:,} image files present)"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPU cores ({cpu_model()}), Python {platform.python_version()}, "
+        f"--workers {args.workers}, best of {args.repeat}, 1-min load average before {load_before:.2f}, "
+        f"after {os.getloadavg()[0]:.2f}"
+    )
     print("\n| step | wall time (s) |\n| --- | ---: |")
     for name, sec in rows:
         print(f"| {name} | {sec:.2f} |")
@@ -116,8 +132,10 @@ def main() -> None:
         base = t["scan only, processes, draft decode (default), cold"]
         print(f"- scan warm vs cold: {base / t['scan only, processes, warm']:.0f}x faster")
         print(f"- processes vs threads (cold scan): {t['scan only, threads, draft decode, cold'] / base:.2f}x faster")
-        print(f"- draft vs full-size decode (cold scan): "
-              f"{t['scan only, processes, full-size decode, cold'] / base:.2f}x faster")
+        print(
+            f"- draft vs full-size decode (cold scan): "
+            f"{t['scan only, processes, full-size decode, cold'] / base:.2f}x faster"
+        )
 
 
 if __name__ == "__main__":

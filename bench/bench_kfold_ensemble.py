@@ -39,26 +39,68 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "_work" / "runs")
     ap.add_argument("--name", default="kfold3")
-    ap.add_argument("--model", default="tf_efficientnet_lite0",
-                    help="timm model the weights fit (tf_efficientnet_lite0 for convert_lite0.py --no-fix output)")
-    ap.add_argument("--extra", default="--lr 3e-3 --layer-decay 0.85 --batch-size 16 --warmup-epochs 0.2 --sampler sqrt",
-                    help="further `artkit train` options")
+    ap.add_argument(
+        "--model",
+        default="tf_efficientnet_lite0",
+        help="timm model the weights fit (tf_efficientnet_lite0 for convert_lite0.py --no-fix output)",
+    )
+    ap.add_argument(
+        "--extra",
+        default="--lr 3e-3 --layer-decay 0.85 --batch-size 16 --warmup-epochs 0.2 --sampler sqrt",
+        help="further `artkit train` options",
+    )
     args = ap.parse_args()
     run = args.out / args.name
     if not (run / "cv.json").exists():
         start = time.perf_counter()
-        artkit("train", "--data", str(args.split), "--train-csv", str(args.split / "train.csv"),
-               "--model", args.model, "--weights", str(args.weights), "--img-size", str(args.img_size),
-               "--epochs", str(args.epochs), "--aug", "crop", "--folds", str(args.folds), "--workers", str(args.workers),
-               "--out", str(args.out), "--name", args.name, *args.extra.split())
+        artkit(
+            "train",
+            "--data",
+            str(args.split),
+            "--train-csv",
+            str(args.split / "train.csv"),
+            "--model",
+            args.model,
+            "--weights",
+            str(args.weights),
+            "--img-size",
+            str(args.img_size),
+            "--epochs",
+            str(args.epochs),
+            "--aug",
+            "crop",
+            "--folds",
+            str(args.folds),
+            "--workers",
+            str(args.workers),
+            "--out",
+            str(args.out),
+            "--name",
+            args.name,
+            *args.extra.split(),
+        )
         print(f"k-fold training: {time.perf_counter() - start:.0f} s")
     cv = json.loads((run / "cv.json").read_text())
-    print(f"CV macro-F1 {cv['cv_macro_f1_mean']:.4f} ± {cv['cv_macro_f1_std']:.4f} "
-          f"(OOF over {cv['rows']} rows: {cv['oof_macro_f1']:.4f})")
+    print(
+        f"CV macro-F1 {cv['cv_macro_f1_mean']:.4f} ± {cv['cv_macro_f1_std']:.4f} "
+        f"(OOF over {cv['rows']} rows: {cv['oof_macro_f1']:.4f})"
+    )
     members = [str(run / f"fold{i}" / "best.pt") for i in range(args.folds)]
     for tta in ("none", "hflip"):
-        out = artkit("ensemble", *members, "--csv", str(args.split / "holdout_crops.csv"), "--data", str(args.split),
-                     "--tta", tta, "--workers", str(args.workers), "-o", str(run / f"holdout_ensemble_{tta}.csv"))
+        out = artkit(
+            "ensemble",
+            *members,
+            "--csv",
+            str(args.split / "holdout_crops.csv"),
+            "--data",
+            str(args.split),
+            "--tta",
+            tta,
+            "--workers",
+            str(args.workers),
+            "-o",
+            str(run / f"holdout_ensemble_{tta}.csv"),
+        )
         print(out)
 
 

@@ -44,42 +44,162 @@ VARIANTS: dict[str, list[str]] = {
     # the command of the issue, with the schedule shortened for a 2-epoch run
     "lite0_e2": ["--lr", "1e-3", "--batch-size", "32", "--warmup-epochs", "0.2"],
     # + square-root class sampler (the classes run from 19 to 754 paintings) and label smoothing
-    "lite0_e2_sqrt": ["--lr", "1e-3", "--batch-size", "32", "--warmup-epochs", "0.2", "--sampler", "sqrt",
-                      "--label-smoothing", "0.1"],
+    "lite0_e2_sqrt": [
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "32",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+        "--label-smoothing",
+        "0.1",
+    ],
     # train on all 80 % (no inner validation split): what a final model would do
     "lite0_e2_full": ["--lr", "1e-3", "--batch-size", "32", "--warmup-epochs", "0.2", "--full"],
     # twice the optimiser updates in the same two epochs, square-root class sampler
     "lite0_e2_b16_sqrt": ["--lr", "1e-3", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
     # the same with a higher peak learning rate and label smoothing
-    "lite0_e2_b16_lr2": ["--lr", "2e-3", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt",
-                         "--label-smoothing", "0.1"],
+    "lite0_e2_b16_lr2": [
+        "--lr",
+        "2e-3",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+        "--label-smoothing",
+        "0.1",
+    ],
     # layer-wise lr decay: the new classifier at a high lr, the pretrained early layers much lower
-    "lite0_e2_b16_ld": ["--lr", "3e-3", "--layer-decay", "0.85", "--batch-size", "16", "--warmup-epochs", "0.2",
-                        "--sampler", "sqrt"],
+    "lite0_e2_b16_ld": [
+        "--lr",
+        "3e-3",
+        "--layer-decay",
+        "0.85",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+    ],
     # the layer-decay recipe on all training paintings (no inner validation split), as the linear probes are fit
-    "tflite0_e2_b16_ld_full": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "3e-3",
-                               "--layer-decay", "0.85", "--batch-size", "16", "--warmup-epochs", "0.2",
-                               "--sampler", "sqrt", "--full"],
+    "tflite0_e2_b16_ld_full": [
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        "{work}/lite0_tf.pt",
+        "--lr",
+        "3e-3",
+        "--layer-decay",
+        "0.85",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+        "--full",
+    ],
     # TF-padded architecture with the plain (exact) weight mapping: starts from the exact pretrained function
-    "tflite0_e2_b16_sqrt": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "1e-3",
-                            "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
+    "tflite0_e2_b16_sqrt": [
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        "{work}/lite0_tf.pt",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+    ],
     # fastai-style fine_tune: the first of the two epochs trains only the classifier (a forward pass through the
     # frozen backbone), the second everything
-    "tflite0_e2_b16_fz": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "2e-3",
-                          "--freeze-epochs", "1", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
-    "tflite0_e2_b16_fz_ld": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "3e-3",
-                             "--freeze-epochs", "1", "--layer-decay", "0.85", "--batch-size", "16",
-                             "--warmup-epochs", "0.2", "--sampler", "sqrt"],
-    "tflite0_e2_b16_ld": ["--model", "tf_efficientnet_lite0", "--weights", "{work}/lite0_tf.pt", "--lr", "3e-3",
-                          "--layer-decay", "0.85", "--batch-size", "16", "--warmup-epochs", "0.2", "--sampler", "sqrt"],
+    "tflite0_e2_b16_fz": [
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        "{work}/lite0_tf.pt",
+        "--lr",
+        "2e-3",
+        "--freeze-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+    ],
+    "tflite0_e2_b16_fz_ld": [
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        "{work}/lite0_tf.pt",
+        "--lr",
+        "3e-3",
+        "--freeze-epochs",
+        "1",
+        "--layer-decay",
+        "0.85",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+    ],
+    "tflite0_e2_b16_ld": [
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        "{work}/lite0_tf.pt",
+        "--lr",
+        "3e-3",
+        "--layer-decay",
+        "0.85",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0.2",
+        "--sampler",
+        "sqrt",
+    ],
 }
 
 
-def common_train_args(split: Path, weights: Path, runs: Path, name: str, model: str, epochs: int,
-                      img_size: int, workers: int) -> list[str]:
-    return ["train", "--data", str(split), "--train-csv", str(split / "train.csv"), "--model", model,
-            "--weights", str(weights), "--img-size", str(img_size), "--epochs", str(epochs), "--aug", "crop",
-            "--workers", str(workers), "--out", str(runs), "--name", name]
+def common_train_args(
+    split: Path, weights: Path, runs: Path, name: str, model: str, epochs: int, img_size: int, workers: int
+) -> list[str]:
+    return [
+        "train",
+        "--data",
+        str(split),
+        "--train-csv",
+        str(split / "train.csv"),
+        "--model",
+        model,
+        "--weights",
+        str(weights),
+        "--img-size",
+        str(img_size),
+        "--epochs",
+        str(epochs),
+        "--aug",
+        "crop",
+        "--workers",
+        str(workers),
+        "--out",
+        str(runs),
+        "--name",
+        name,
+    ]
 
 
 def artkit_cmd() -> list[str]:
@@ -124,15 +244,25 @@ def extract(model, paths: list[str], img_size: int, mean, std, batch_size: int =
     return np.concatenate(feats), time.perf_counter() - start, forward_s
 
 
-def train_step_reference(model_name: str, weights: Path, paths: list[str], img_size: int, num_classes: int,
-                         batch_size: int = 32, steps: int = 12, warmup: int = 3, channels_last: bool = False) -> float:
+def train_step_reference(
+    model_name: str,
+    weights: Path,
+    paths: list[str],
+    img_size: int,
+    num_classes: int,
+    batch_size: int = 32,
+    steps: int = 12,
+    warmup: int = 3,
+    channels_last: bool = False,
+) -> float:
     """Images/s of a bare PyTorch train step (forward + backward + AdamW) on preloaded batches:
     the compute-bound speed artkit's training loop could reach on this machine."""
     import torch
 
     model, dcfg = backbone(model_name, weights, num_classes)
-    images = torch.cat([b for b, _ in _loader(paths[:batch_size * 4], "", img_size, dcfg.mean, dcfg.std,
-                                               batch_size, 0)])
+    images = torch.cat(
+        [b for b, _ in _loader(paths[: batch_size * 4], "", img_size, dcfg.mean, dcfg.std, batch_size, 0)]
+    )
     targets = torch.randint(0, num_classes, (len(images),))
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -145,15 +275,22 @@ def train_step_reference(model_name: str, weights: Path, paths: list[str], img_s
         if step == warmup:
             t0 = time.perf_counter()
         i = (step % 4) * batch_size
-        loss = crit(model(images[i:i + batch_size]), targets[i:i + batch_size])
+        loss = crit(model(images[i : i + batch_size]), targets[i : i + batch_size])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-def logistic_baseline(x_tr, y_tr, x_eval: dict[str, np.ndarray], y_eval: dict[str, np.ndarray],
-                      grid=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0, groups: np.ndarray | None = None) -> dict:
+def logistic_baseline(
+    x_tr,
+    y_tr,
+    x_eval: dict[str, np.ndarray],
+    y_eval: dict[str, np.ndarray],
+    grid=(0.01, 0.03, 0.1, 0.3, 1.0),
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> dict:
     """StandardScaler + LogisticRegression; C picked on an inner stratified 80/20 split of the
     training paintings (never on the evaluation sets), then refit on all training features.
     ``groups`` (painting index per row, when a painting gives several crops) keeps each painting's
@@ -192,8 +329,15 @@ def logistic_baseline(x_tr, y_tr, x_eval: dict[str, np.ndarray], y_eval: dict[st
     return out
 
 
-def run_baseline(split: Path, weights: Path, model_name: str, img_size: int, workers: int,
-                 with_reference: bool = True, probe_crops: int = 2) -> dict:
+def run_baseline(
+    split: Path,
+    weights: Path,
+    model_name: str,
+    img_size: int,
+    workers: int,
+    with_reference: bool = True,
+    probe_crops: int = 2,
+) -> dict:
     import torch
 
     train = pd.read_csv(split / "train.csv", dtype={"id": str})
@@ -202,8 +346,14 @@ def run_baseline(split: Path, weights: Path, model_name: str, img_size: int, wor
     classes = sorted(train["artist"].unique())
     index = {c: i for i, c in enumerate(classes)}
     model, dcfg = backbone(model_name, weights)
-    res: dict = {"model": model_name, "weights": str(weights), "img_size": img_size, "mean": dcfg.mean,
-                 "std": dcfg.std, "torch_threads": torch.get_num_threads()}
+    res: dict = {
+        "model": model_name,
+        "weights": str(weights),
+        "img_size": img_size,
+        "mean": dcfg.mean,
+        "std": dcfg.std,
+        "torch_threads": torch.get_num_threads(),
+    }
     print(f"baseline: extracting features of {len(train)} + {len(crops)} + {len(full)} images ...", flush=True)
     x_tr, wall, fwd = extract(model, train["img_path"].tolist(), img_size, dcfg.mean, dcfg.std, workers=workers)
     res["extract_train_images_per_s"] = len(train) / wall
@@ -212,8 +362,9 @@ def run_baseline(split: Path, weights: Path, model_name: str, img_size: int, wor
     x_fu, _, _ = extract(model, full["img_path"].tolist(), img_size, dcfg.mean, dcfg.std, workers=workers)
     print("baseline: logistic regression ...", flush=True)
     y = {k: np.array([index[a] for a in f["artist"]]) for k, f in (("train", train), ("crops", crops), ("full", full))}
-    res.update(logistic_baseline(x_tr, y["train"], {"crops": x_cr, "full": x_fu},
-                                 {"crops": y["crops"], "full": y["full"]}))
+    res.update(
+        logistic_baseline(x_tr, y["train"], {"crops": x_cr, "full": x_fu}, {"crops": y["crops"], "full": y["full"]})
+    )
     if probe_crops:
         # the same probe trained on features of quarter crops at half resolution, like the test crops
         from make_crop_split import write_quarter_crops
@@ -225,18 +376,25 @@ def run_baseline(split: Path, weights: Path, model_name: str, img_size: int, wor
             if not csv.exists():
                 write_quarter_crops(train, folder, seed=100 + k).to_csv(csv, index=False)
             print(f"baseline: features of training crop set {k + 1}/{probe_crops} ...", flush=True)
-            feats.append(extract(model, pd.read_csv(csv)["img_path"].tolist(), img_size, dcfg.mean, dcfg.std,
-                                 workers=workers)[0])
-        probe = logistic_baseline(np.concatenate(feats), np.tile(y["train"], probe_crops),
-                                  {"crops": x_cr, "full": x_fu}, {"crops": y["crops"], "full": y["full"]},
-                                  groups=np.tile(np.arange(len(train)), probe_crops))
+            feats.append(
+                extract(model, pd.read_csv(csv)["img_path"].tolist(), img_size, dcfg.mean, dcfg.std, workers=workers)[0]
+            )
+        probe = logistic_baseline(
+            np.concatenate(feats),
+            np.tile(y["train"], probe_crops),
+            {"crops": x_cr, "full": x_fu},
+            {"crops": y["crops"], "full": y["full"]},
+            groups=np.tile(np.arange(len(train)), probe_crops),
+        )
         res["crop_probe"] = {"crops_per_painting": probe_crops, **probe}
     if with_reference:
         print("bare train-step reference ...", flush=True)
-        res["train_step_images_per_s"] = train_step_reference(model_name, weights, train["img_path"].tolist(),
-                                                              img_size, len(classes))
+        res["train_step_images_per_s"] = train_step_reference(
+            model_name, weights, train["img_path"].tolist(), img_size, len(classes)
+        )
         res["train_step_channels_last_images_per_s"] = train_step_reference(
-            model_name, weights, train["img_path"].tolist(), img_size, len(classes), channels_last=True)
+            model_name, weights, train["img_path"].tolist(), img_size, len(classes), channels_last=True
+        )
     return res
 
 
@@ -255,27 +413,52 @@ def run(cmd: list[str], log: Path) -> float:
     return seconds
 
 
-def run_artkit(name: str, extra: list[str], split: Path, weights: Path, runs: Path, model: str, epochs: int,
-               img_size: int, workers: int) -> dict:
+def run_artkit(
+    name: str,
+    extra: list[str],
+    split: Path,
+    weights: Path,
+    runs: Path,
+    model: str,
+    epochs: int,
+    img_size: int,
+    workers: int,
+) -> dict:
     run_dir = runs / name
     if run_dir.exists():  # our own output from an earlier run of this script
         shutil.rmtree(run_dir)
     runs.mkdir(parents=True, exist_ok=True)
     extra = [a.replace("{work}", str(runs.parent)) for a in extra]  # later flags win over the common ones
     train_cmd = artkit_cmd() + common_train_args(split, weights, runs, name, model, epochs, img_size, workers) + extra
-    res: dict = {"name": name, "train_command": " ".join(["artkit"] + train_cmd[len(artkit_cmd()):]),
-                 "model": train_cmd[len(train_cmd) - 1 - train_cmd[::-1].index("--model") + 1]}  # the last --model wins
+    res: dict = {
+        "name": name,
+        "train_command": " ".join(["artkit"] + train_cmd[len(artkit_cmd()) :]),
+        "model": train_cmd[len(train_cmd) - 1 - train_cmd[::-1].index("--model") + 1],
+    }  # the last --model wins
     res["train_wall_s"] = run(train_cmd, runs / f"{name}.train.log")
     results = pd.read_csv(run_dir / "results.csv")
     res["epoch_seconds"] = results["seconds"].round(1).tolist()
     res["images_per_s"] = results["images_per_s"].round(2).tolist()
     res["mean_images_per_s"] = float(results["images_per_s"].mean())
     res["val_macro_f1"] = results["val_macro_f1"].round(4).tolist()
-    for label, csv, tta in (("crops", "holdout_crops.csv", "none"), ("crops_hflip", "holdout_crops.csv", "hflip"),
-                            ("full", "holdout_full.csv", "none")):
+    for label, csv, tta in (
+        ("crops", "holdout_crops.csv", "none"),
+        ("crops_hflip", "holdout_crops.csv", "hflip"),
+        ("full", "holdout_full.csv", "none"),
+    ):
         out = run_dir / f"eval_{label}"
-        cmd = artkit_cmd() + ["eval", str(run_dir / "best.pt"), "--csv", str(split / csv), "--tta", tta,
-                              "--workers", str(workers), "--out", str(out)]
+        cmd = artkit_cmd() + [
+            "eval",
+            str(run_dir / "best.pt"),
+            "--csv",
+            str(split / csv),
+            "--tta",
+            tta,
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+        ]
         res[f"eval_{label}_s"] = run(cmd, runs / f"{name}.eval_{label}.log")
         metrics = json.loads((out / "metrics.json").read_text())
         res[f"{label}_macro_f1"], res[f"{label}_acc"] = metrics["macro_f1"], metrics["acc"]
@@ -289,8 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", help="Dacon-layout dataset folder (train.csv: id,img_path,artist)")
     ap.add_argument("--work", default=str(HERE / "_work"), help="output folder (git-ignored)")
-    ap.add_argument("--weights", default=None, help="timm efficientnet_lite0 state dict (default: WORK/lite0.pt, "
-                    "converted if missing)")
+    ap.add_argument(
+        "--weights",
+        default=None,
+        help="timm efficientnet_lite0 state dict (default: WORK/lite0.pt, converted if missing)",
+    )
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--variants", default="lite0_e2", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     ap.add_argument("--epochs", type=int, default=2)
@@ -299,8 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--remake-split", action="store_true", help="rewrite WORK/split even if it exists")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
-    ap.add_argument("--probe-crops", type=int, default=2,
-                    help="quarter crops per training painting for the second linear probe (0: skip it)")
+    ap.add_argument(
+        "--probe-crops",
+        type=int,
+        default=2,
+        help="quarter crops per training painting for the second linear probe (0: skip it)",
+    )
     ap.add_argument("--skip-reference", action="store_true", help="skip the bare train-step speed reference")
     args = ap.parse_args(argv)
 
@@ -329,8 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_baseline:
         t = time.perf_counter()
         key = f"baseline[{args.model}]"
-        results[key] = run_baseline(split, weights, args.model, args.img_size, args.workers,
-                                    not args.skip_reference, args.probe_crops)
+        results[key] = run_baseline(
+            split, weights, args.model, args.img_size, args.workers, not args.skip_reference, args.probe_crops
+        )
         results[key]["total_s"] = time.perf_counter() - t
         print(json.dumps(results[key], indent=1), flush=True)
         results_path.write_text(json.dumps(results, indent=1))
@@ -339,8 +530,17 @@ def main(argv: list[str] | None = None) -> int:
         for name in [v for v in args.variants.split(",") if v]:
             if name not in VARIANTS:
                 raise SystemExit(f"unknown variant {name}; choose from {', '.join(VARIANTS)}")
-            results["artkit"][name] = run_artkit(name, VARIANTS[name], split, weights, work / "runs", args.model,
-                                                 args.epochs, args.img_size, args.workers)
+            results["artkit"][name] = run_artkit(
+                name,
+                VARIANTS[name],
+                split,
+                weights,
+                work / "runs",
+                args.model,
+                args.epochs,
+                args.img_size,
+                args.workers,
+            )
             print(json.dumps(results["artkit"][name], indent=1), flush=True)
             results_path.write_text(json.dumps(results, indent=1))
     print_table(results)
@@ -348,29 +548,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(results: dict) -> None:
-    baselines = {k[len("baseline["):-1]: v for k, v in results.items() if k.startswith("baseline[")}
-    print("\n| method | macro-F1 crops | + hflip TTA | macro-F1 full paintings | train wall s | train img/s "
-          "| vs frozen forward | vs bare train step |")
+    baselines = {k[len("baseline[") : -1]: v for k, v in results.items() if k.startswith("baseline[")}
+    print(
+        "\n| method | macro-F1 crops | + hflip TTA | macro-F1 full paintings | train wall s | train img/s "
+        "| vs frozen forward | vs bare train step |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for model, b in baselines.items():
-        print(f"| {model} linear probe on full paintings (C={b['C']}) | {b['crops_macro_f1']:.4f} | - | "
-              f"{b['full_macro_f1']:.4f} | - | - | - | - |")
+        print(
+            f"| {model} linear probe on full paintings (C={b['C']}) | {b['crops_macro_f1']:.4f} | - | "
+            f"{b['full_macro_f1']:.4f} | - | - | - | - |"
+        )
         if "crop_probe" in b:
             c = b["crop_probe"]
-            print(f"| {model} linear probe on {c['crops_per_painting']} quarter crops per painting (C={c['C']}) | "
-                  f"{c['crops_macro_f1']:.4f} | - | {c['full_macro_f1']:.4f} | - | - | - | - |")
+            print(
+                f"| {model} linear probe on {c['crops_per_painting']} quarter crops per painting (C={c['C']}) | "
+                f"{c['crops_macro_f1']:.4f} | - | {c['full_macro_f1']:.4f} | - | - | - | - |"
+            )
     for name, r in results.get("artkit", {}).items():
         ref = baselines.get(r.get("model") or _model_of(r["train_command"]), {})  # references of the same network
         ratio = f"{r['mean_images_per_s'] / ref['forward_images_per_s']:.3f}" if ref else "-"
-        ratio2 = f"{r['mean_images_per_s'] / ref['train_step_images_per_s']:.3f}" if "train_step_images_per_s" in ref else "-"
-        print(f"| artkit {name} | {r['crops_macro_f1']:.4f} | {r['crops_hflip_macro_f1']:.4f} | "
-              f"{r['full_macro_f1']:.4f} | {r['train_wall_s']:.0f} | {r['mean_images_per_s']:.1f} | {ratio} | {ratio2} |")
+        ratio2 = (
+            f"{r['mean_images_per_s'] / ref['train_step_images_per_s']:.3f}"
+            if "train_step_images_per_s" in ref
+            else "-"
+        )
+        print(
+            f"| artkit {name} | {r['crops_macro_f1']:.4f} | {r['crops_hflip_macro_f1']:.4f} | "
+            f"{r['full_macro_f1']:.4f} | {r['train_wall_s']:.0f} | {r['mean_images_per_s']:.1f} | {ratio} | {ratio2} |"
+        )
     for model, ref in baselines.items():
-        print(f"\nreferences for {model} (measured with its baseline): frozen forward "
-              f"{ref['forward_images_per_s']:.1f} img/s, feature extraction incl. loading "
-              f"{ref['extract_train_images_per_s']:.1f} img/s, bare train step "
-              f"{ref.get('train_step_images_per_s', float('nan')):.1f} img/s (channels_last "
-              f"{ref.get('train_step_channels_last_images_per_s', float('nan')):.1f})")
+        print(
+            f"\nreferences for {model} (measured with its baseline): frozen forward "
+            f"{ref['forward_images_per_s']:.1f} img/s, feature extraction incl. loading "
+            f"{ref['extract_train_images_per_s']:.1f} img/s, bare train step "
+            f"{ref.get('train_step_images_per_s', float('nan')):.1f} img/s (channels_last "
+            f"{ref.get('train_step_channels_last_images_per_s', float('nan')):.1f})"
+        )
 
 
 def _model_of(command: str) -> str:

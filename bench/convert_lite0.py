@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-TF_MEAN = (127.0 / 255.0,) * 3   # TF EfficientNet-Lite preprocessing: (x - 127) / 128 on 0..255
+TF_MEAN = (127.0 / 255.0,) * 3  # TF EfficientNet-Lite preprocessing: (x - 127) / 128 on 0..255
 TF_STD = (128.0 / 255.0,) * 3
 TF_BN_EPS = 1e-3
 
@@ -92,11 +92,12 @@ def fold_fixes(model: torch.nn.Module, state: dict[str, torch.Tensor], mean, std
         if isinstance(mod, torch.nn.BatchNorm2d):
             state[f"{name}.running_var"] += TF_BN_EPS - mod.eps
     # input normalisation: x_tf = x_in * std / TF_STD + (mean - TF_MEAN) / TF_STD
-    w = state["conv_stem.weight"].double()                              # (32, 3, 3, 3)
+    w = state["conv_stem.weight"].double()  # (32, 3, 3, 3)
     scale = torch.tensor(std, dtype=torch.float64) / torch.tensor(TF_STD, dtype=torch.float64)
-    shift = (torch.tensor(mean, dtype=torch.float64) - torch.tensor(TF_MEAN, dtype=torch.float64)) \
-        / torch.tensor(TF_STD, dtype=torch.float64)
-    offset = (w * shift.view(1, 3, 1, 1)).sum(dim=(1, 2, 3))            # constant the conv adds
+    shift = (torch.tensor(mean, dtype=torch.float64) - torch.tensor(TF_MEAN, dtype=torch.float64)) / torch.tensor(
+        TF_STD, dtype=torch.float64
+    )
+    offset = (w * shift.view(1, 3, 1, 1)).sum(dim=(1, 2, 3))  # constant the conv adds
     state["conv_stem.weight"] = (w * scale.view(1, 3, 1, 1)).float()
     state["bn1.running_mean"] = (state["bn1.running_mean"].double() - offset).float()
     return state
@@ -138,7 +139,7 @@ def _batch(images: list[np.ndarray], mean, std, size: int = 224) -> torch.Tensor
 @torch.no_grad()
 def _logits(model, x: torch.Tensor) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x[i:i + 32]) for i in range(0, len(x), 32)])
+    return torch.cat([model(x[i : i + 32]) for i in range(0, len(x), 32)])
 
 
 def _package_model(weights: Path):
@@ -156,8 +157,15 @@ def _package_model(weights: Path):
         return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
 
 
-def sanity_check(raw: dict[str, torch.Tensor], fixed: dict[str, torch.Tensor], mean, std, weights: Path,
-                 data: str | None, n_paintings: int) -> dict:
+def sanity_check(
+    raw: dict[str, torch.Tensor],
+    fixed: dict[str, torch.Tensor],
+    mean,
+    std,
+    weights: Path,
+    data: str | None,
+    n_paintings: int,
+) -> dict:
     import timm
     from timm.data import ImageNetInfo
 
@@ -182,8 +190,11 @@ def sanity_check(raw: dict[str, torch.Tensor], fixed: dict[str, torch.Tensor], m
     naive = timm.create_model("efficientnet_lite0", pretrained=False)
     naive.load_state_dict(raw)
     rand = timm.create_model("efficientnet_lite0", pretrained=False)
-    variants = {"converted (artkit norm)": _logits(conv, x_in), "plain mapping (artkit norm)": _logits(naive, x_in),
-                "random init": _logits(rand, x_in)}
+    variants = {
+        "converted (artkit norm)": _logits(conv, x_in),
+        "plain mapping (artkit norm)": _logits(naive, x_in),
+        "random init": _logits(rand, x_in),
+    }
     if fixed is not raw:
         # the fold alone, without the padding difference: TF-padded architecture, folded weights
         tf_fold = timm.create_model("tf_efficientnet_lite0", pretrained=False)
@@ -200,14 +211,17 @@ def sanity_check(raw: dict[str, torch.Tensor], fixed: dict[str, torch.Tensor], m
         for label, lg in [("reference", ref), ("converted", variants["converted (artkit norm)"])]:
             p = lg[i].softmax(0)
             top = p.topk(3)
-            desc = ", ".join(f"{info.index_to_description(int(j)).split(',')[0]} {float(v):.2f}"
-                             for v, j in zip(top.values, top.indices))
+            desc = ", ".join(
+                f"{info.index_to_description(int(j)).split(',')[0]} {float(v):.2f}"
+                for v, j in zip(top.values, top.indices)
+            )
             report[f"top3 {names[i]} [{label}]"] = desc
     if len(names) > 2:
         counts = np.bincount(variants["converted (artkit norm)"][2:].argmax(1).numpy(), minlength=1000)
         common = np.argsort(-counts)[:5]
         report["paintings: commonest top-1 (converted)"] = ", ".join(
-            f"{info.index_to_description(int(j)).split(',')[0]} x{counts[j]}" for j in common)
+            f"{info.index_to_description(int(j)).split(',')[0]} x{counts[j]}" for j in common
+        )
     bn_var = fixed["blocks.3.0.bn1.running_var"]
     report["bn_running_var_blocks.3.0.bn1 (mean, std)"] = (float(bn_var.mean()), float(bn_var.std()))
     # the converted model must reproduce the TF model's ImageNet decisions on most images and be
@@ -241,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     mean, std = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
     raw = positional_mapping(src, model.state_dict())
     print(f"source: {weights} ({len(src)} tensors) -> timm efficientnet_lite0 ({len(raw)} tensors), all shapes match")
-    print(f"normalisation: package model expects mean {tuple(round(v, 4) for v in TF_MEAN)} std "
-          f"{tuple(round(v, 4) for v in TF_STD)}; timm/artkit use mean {mean} std {std}"
-          + (" (DIFFERENT)" if not np.allclose(mean, TF_MEAN) or not np.allclose(std, TF_STD) else ""))
+    print(
+        f"normalisation: package model expects mean {tuple(round(v, 4) for v in TF_MEAN)} std "
+        f"{tuple(round(v, 4) for v in TF_STD)}; timm/artkit use mean {mean} std {std}"
+        + (" (DIFFERENT)" if not np.allclose(mean, TF_MEAN) or not np.allclose(std, TF_STD) else "")
+    )
     fixed = raw if args.no_fix else fold_fixes(model, raw, mean, std)
     if not args.no_fix:
         print("folded: input normalisation into conv_stem/bn1, BN epsilon 1e-3 into running_var", flush=True)

@@ -65,8 +65,13 @@ def make_split(data: str | Path, out: str | Path, seed: int = 0, holdout: float 
     hold[["id", "img_path", "artist"]].to_csv(out / "holdout_full.csv", index=False)
 
     write_quarter_crops(hold, crops_dir, seed, quality).to_csv(out / "holdout_crops.csv", index=False)
-    return {"train": len(train), "holdout": len(hold), "classes": frame["artist"].nunique(),
-            "classes_in_holdout": hold["artist"].nunique(), "out": str(out)}
+    return {
+        "train": len(train),
+        "holdout": len(hold),
+        "classes": frame["artist"].nunique(),
+        "classes_in_holdout": hold["artist"].nunique(),
+        "out": str(out),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,27 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from artkit.config import TrainConfig
-from artkit.data.demo import make_demo_dataset
-from artkit.inference import EvalConfig, InferenceOptions, PredictConfig, run_eval, run_predict
-from artkit.metrics import summary_metrics
+from artkit.configs import option
 from artkit.reporting import Reporter
-from artkit.trainer import train
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DemoConfig:
-    out: str = "demo"
-    model: str = "resnet10t"
-    img_size: int = 64
-    epochs: int = 6
-    workers: int | None = None
-    seed: int = 0
+    out: str = option("demo", "Folder for the demo data, run and submission.")
+    model: str = option("resnet10t", "timm model (trained from scratch, no download).", short="-m")
+    img_size: int = option(64, "Input size in pixels.", min=8)
+    epochs: int = option(6, "Training epochs.", short="-e", min=1)
+    workers: int | None = option(
+        None, "Data-loading processes (default: one per CPU core, at most 8).", short="-w", min=0
+    )
+    seed: int = option(0, "Seed of the synthetic data and the run.")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DemoResult:
     data_dir: Path
     run_dir: Path
@@ -37,20 +33,53 @@ class DemoResult:
 
 
 def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
+    from artkit.data.synthetic import make_demo_dataset
+    from artkit.engine.config import TrainConfig
+    from artkit.engine.train import train
+    from artkit.io import read_csv_text
+    from artkit.metrics import summary_metrics
+    from artkit.predict.config import EvalConfig, PredictConfig
+    from artkit.predict.evaluate import run_eval
+    from artkit.predict.predict import run_predict
+
     out = Path(cfg.out)
     data_dir = make_demo_dataset(out / "data", seed=cfg.seed)
-    train_cfg = TrainConfig(data=str(data_dir), model=cfg.model, pretrained=False, img_size=cfg.img_size,
-                            epochs=cfg.epochs, batch_size=16, lr=2e-3, warmup_epochs=0.5, aug="crop",
-                            sampler="sqrt", workers=cfg.workers, seed=cfg.seed, out=str(out / "runs"), name="demo")
+    train_cfg = TrainConfig(
+        data=str(data_dir),
+        model=cfg.model,
+        pretrained=False,
+        img_size=cfg.img_size,
+        epochs=cfg.epochs,
+        batch_size=16,
+        lr=2e-3,
+        warmup_epochs=0.5,
+        aug="crop",
+        sampler="sqrt",
+        workers=cfg.workers,
+        seed=cfg.seed,
+        out=str(out / "runs"),
+        name="demo",
+    )
     result = train(train_cfg, reporter)
-    opts = InferenceOptions(batch_size=64, workers=cfg.workers, tta="hflip")
-    ev = run_eval(EvalConfig(str(result.best_path), options=opts), reporter)
-    pred = run_predict(PredictConfig(str(result.best_path), data=str(data_dir), out=str(out / "submission.csv"),
-                                     options=opts), reporter)
-    truth = pd.read_csv(data_dir / "test_labels.csv", dtype=str, keep_default_na=False)
-    sub = pd.read_csv(pred.submission, dtype=str, keep_default_na=False)
+    inference = dict(batch_size=64, workers=cfg.workers, tta="hflip")
+    ev = run_eval(EvalConfig(checkpoint=str(result.best_path), **inference), reporter)
+    pred = run_predict(
+        PredictConfig(
+            checkpoint=str(result.best_path), data=str(data_dir), out=str(out / "submission.csv"), **inference
+        ),
+        reporter,
+    )
+    truth = read_csv_text(data_dir / "test_labels.csv")
+    sub = read_csv_text(pred.submission)
     classes = sorted(set(truth["artist"]))
     index = {c: i for i, c in enumerate(classes)}
     test_f1 = summary_metrics(truth["artist"].map(index).to_numpy(), sub["artist"].map(index).to_numpy())["macro_f1"]
-    return DemoResult(data_dir, result.run_dir, ev.out_dir, pred.submission, pred.logits,
-                      ev.metrics["macro_f1"], test_f1)
+    return DemoResult(
+        data_dir=data_dir,
+        run_dir=result.run_dir,
+        eval_dir=ev.out_dir,
+        submission=pred.submission,
+        logits=pred.logits,
+        val_macro_f1=ev.metrics["macro_f1"],
+        test_macro_f1=test_f1,
+    )

@@ -46,5 +46,5 @@ def unwrap_worker_traceback(text: str) -> str:
     lines = text.rstrip().splitlines()
     for i in range(len(lines) - 1, -1, -1):
         if _RAISED.match(lines[i]):
-            return "\n".join([lines[i].split(": ", 1)[1], *lines[i + 1:]])
+            return "\n".join([lines[i].split(": ", 1)[1], *lines[i + 1 :]])
     return lines[-1] if lines else text

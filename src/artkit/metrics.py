@@ -22,8 +22,10 @@ def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> lis
     from sklearn.metrics import precision_recall_fscore_support
 
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=range(len(classes)), zero_division=0)
-    return [{"class": c, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, c in enumerate(classes)]
+    return [
+        {"class": c, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, c in enumerate(classes)
+    ]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -37,3 +39,10 @@ def most_confused(cm: np.ndarray, classes: list[str], top: int = 10) -> list[dic
     pairs = [(int(cm[i, j]), i, j) for i in range(len(classes)) for j in range(len(classes)) if i != j and cm[i, j] > 0]
     pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
     return [{"true": classes[i], "predicted": classes[j], "count": n} for n, i, j in pairs[:top]]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a logits matrix."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

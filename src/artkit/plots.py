@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from artkit.io import save_figure
 
-def _plt():
+
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +21,7 @@ def _plt():
 
 def plot_curves(rows: list[dict], path: str | Path) -> None:
     """Loss (train/val) and validation accuracy/macro-F1 per epoch."""
-    plt = _plt()
+    plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train loss")
@@ -30,12 +33,11 @@ def plot_curves(rows: list[dict], path: str | Path) -> None:
     ax1.set_xlabel("epoch"), ax1.set_title("loss"), ax1.legend()
     ax2.set_xlabel("epoch"), ax2.set_title("validation"), ax2.set_ylim(0, 1)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path, normalize: bool = False) -> None:
-    plt = _plt()
+    plt = pyplot()
     data = cm.astype(np.float64)
     if normalize:
         data = data / np.maximum(data.sum(axis=1, keepdims=True), 1)
@@ -51,9 +53,15 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path, normali
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, f"{data[i, j]:.2f}" if normalize else str(int(cm[i, j])), ha="center", va="center",
-                            fontsize=8, color="white" if data[i, j] > data.max() / 2 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{data[i, j]:.2f}" if normalize else str(int(cm[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if data[i, j] > data.max() / 2 else "black",
+                    )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

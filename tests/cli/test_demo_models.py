@@ -4,15 +4,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from test_train_eval_predict import artkit
+from helpers import artkit
 
 
 def test_demo_writes_data_run_and_a_scored_submission(tmp_path: Path):
     out = tmp_path / "demo"
     r = artkit("demo", "--out", out, "--epochs", "1", "--img-size", "32", "--workers", "0")
     data, run = out / "data", out / "runs" / "demo"
-    for path in (data / "train.csv", data / "test.csv", data / "sample_submission.csv", run / "best.pt",
-                 run / "results.csv", run / "eval_best" / "metrics.json", out / "submission.csv", out / "submission.npz"):
+    for path in (
+        data / "train.csv",
+        data / "test.csv",
+        data / "sample_submission.csv",
+        run / "best.pt",
+        run / "results.csv",
+        run / "eval_best" / "metrics.json",
+        out / "submission.csv",
+        out / "submission.npz",
+    ):
         assert path.is_file(), path
         assert str(path.parent) in r.output.replace("\n", "")  # every output's place is printed
     train = pd.read_csv(data / "train.csv")

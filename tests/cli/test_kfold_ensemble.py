@@ -8,15 +8,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from artkit.cli import app
-from test_train_eval_predict import TINY, artkit
+from helpers import TINY, artkit
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def kfold_run(tmp_path_factory):
-    from conftest import make_dacon
+    from helpers import make_dacon
 
     root = tmp_path_factory.mktemp("kf")
     data = make_dacon(root / "data")
@@ -75,12 +74,32 @@ def test_ensemble_refusals_without_traceback(kfold_run, tmp_path: Path):
     artkit("predict", run / "fold0" / "best.pt", "--data", data, "-o", tmp_path / "p.csv")
     with np.load(tmp_path / "p.npz") as z:
         ids, classes, logits = z["ids"], z["classes"], z["logits"]
-    np.savez(tmp_path / "other_classes.npz", ids=ids, classes=np.array(["Albrecht Dürer", "Pablo Picasso", "Vincent van Gogh"]),
-             logits=logits)
-    np.savez(tmp_path / "other_ids.npz", ids=np.array([f"X{i}" for i in range(len(ids))]), classes=classes, logits=logits)
+    np.savez(
+        tmp_path / "other_classes.npz",
+        ids=ids,
+        classes=np.array(["Albrecht Dürer", "Pablo Picasso", "Vincent van Gogh"]),
+        logits=logits,
+    )
+    np.savez(
+        tmp_path / "other_ids.npz", ids=np.array([f"X{i}" for i in range(len(ids))]), classes=classes, logits=logits
+    )
     np.savez(tmp_path / "reordered.npz", ids=ids, classes=classes[::-1].copy(), logits=logits[:, ::-1].copy())
-    r = artkit("ensemble", tmp_path / "p.npz", tmp_path / "other_classes.npz", "--data", data, "-o", tmp_path / "x.csv", ok=False)
-    assert r.exit_code == 2 and "Pablo Picasso" in r.output and "Albrecht Du rer" in r.output and "Traceback" not in r.output
+    r = artkit(
+        "ensemble",
+        tmp_path / "p.npz",
+        tmp_path / "other_classes.npz",
+        "--data",
+        data,
+        "-o",
+        tmp_path / "x.csv",
+        ok=False,
+    )
+    assert (
+        r.exit_code == 2
+        and "Pablo Picasso" in r.output
+        and "Albrecht Du rer" in r.output
+        and "Traceback" not in r.output
+    )
     r = artkit("ensemble", tmp_path / "other_ids.npz", "--data", data, "-o", tmp_path / "x.csv", ok=False)
     assert r.exit_code == 2 and "ids" in r.output and "Traceback" not in r.output
     # a member whose class order differs is aligned by name
@@ -102,8 +121,17 @@ def test_labelled_csv_scores_members_and_fit_weights(kfold_run, tmp_path: Path):
     data, run = kfold_run
     labelled = data / "holdout.csv"
     pd.read_csv(data / "train.csv").head(12).to_csv(labelled, index=False)
-    r = artkit("ensemble", run / "fold0" / "best.pt", run / "fold1" / "best.pt", "--csv", labelled, "--data", data,
-               "-o", tmp_path / "h.csv")
+    r = artkit(
+        "ensemble",
+        run / "fold0" / "best.pt",
+        run / "fold1" / "best.pt",
+        "--csv",
+        labelled,
+        "--data",
+        data,
+        "-o",
+        tmp_path / "h.csv",
+    )
     assert "ensemble macro-F1" in r.output
     r = artkit("ensemble", run, run, "--fit-weights", "--data", data, "-o", tmp_path / "fw.csv")
     assert "fitted weights" in r.output
@@ -111,13 +139,16 @@ def test_labelled_csv_scores_members_and_fit_weights(kfold_run, tmp_path: Path):
     cv = json.loads((run / "cv.json").read_text())
     r = artkit("ensemble", run, "--data", data, "-o", tmp_path / "oof.csv")
     assert f"ensemble OOF macro-F1 {cv['oof_macro_f1']:.4f}" in r.output
-    r = artkit("ensemble", run / "fold0" / "best.pt", "--fit-weights", "--data", data, "-o", tmp_path / "z.csv", ok=False)
+    r = artkit(
+        "ensemble", run / "fold0" / "best.pt", "--fit-weights", "--data", data, "-o", tmp_path / "z.csv", ok=False
+    )
     assert r.exit_code == 2 and "k-fold run" in r.output
 
 
 def test_interrupted_kfold_resumes_keeping_finished_folds(tmp_path: Path, monkeypatch):
     from artkit.cli.reporter import RichReporter
-    from conftest import make_dacon
+
+    from helpers import make_dacon
 
     data = make_dacon(tmp_path / "data")
     calls = {"n": 0}

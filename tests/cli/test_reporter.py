@@ -35,9 +35,11 @@ def test_inference_bar_on_a_terminal_only(monkeypatch):
 
 
 def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: Path):
-    from artkit.config import TrainConfig
-    from artkit.inference import EvalConfig, InferenceOptions, PredictConfig, run_eval, run_predict
-    from artkit.trainer import train
+    from artkit.engine.config import TrainConfig
+    from artkit.engine.train import train
+    from artkit.predict.config import EvalConfig, PredictConfig
+    from artkit.predict.evaluate import run_eval
+    from artkit.predict.predict import run_predict
 
     class Recorder(Reporter):
         def __init__(self):
@@ -47,13 +49,26 @@ def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: 
             self.passes.append((task, done, total))
 
     rec = Recorder()
-    result = train(TrainConfig(data=str(dacon), model="test_efficientnet", pretrained=False, img_size=32, epochs=1,
-                               batch_size=8, workers=0, out=str(tmp_path)), rec)
+    result = train(
+        TrainConfig(
+            data=str(dacon),
+            model="test_efficientnet",
+            pretrained=False,
+            img_size=32,
+            epochs=1,
+            batch_size=8,
+            workers=0,
+            out=str(tmp_path),
+        ),
+        rec,
+    )
     assert ("validate", 1, 1) in rec.passes
-    opts = InferenceOptions(batch_size=2, workers=0)
+    opts = dict(batch_size=2, workers=0)
     rec.passes.clear()
-    run_predict(PredictConfig(str(result.best_path), str(dacon), out=str(tmp_path / "s.csv"), options=opts), rec)
+    run_predict(
+        PredictConfig(checkpoint=str(result.best_path), data=str(dacon), out=str(tmp_path / "s.csv"), **opts), rec
+    )
     assert [p[1] for p in rec.passes] == [1, 2, 3, 4] and {p[2] for p in rec.passes} == {4}  # 7 images, 2 a batch
     rec.passes.clear()
-    run_eval(EvalConfig(str(result.best_path), options=opts), rec)
+    run_eval(EvalConfig(checkpoint=str(result.best_path), **opts), rec)
     assert rec.passes and rec.passes[-1][1] == rec.passes[-1][2]

@@ -3,9 +3,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from artkit.data.layout import Columns, class_names, discover
+from artkit.data.layout import class_names, discover
+from artkit.data.spec import Columns
 from artkit.errors import ArtkitError
-from conftest import CLASSES
+
+from helpers import CLASSES
 
 
 def test_dacon_layout_reads_train_test_and_sample(dacon: Path):
@@ -25,7 +27,7 @@ def test_unicode_labels_round_trip_exactly(dacon: Path):
 def test_configurable_columns_and_csv_paths(dacon: Path, tmp_path: Path):
     raw = pd.read_csv(dacon / "train.csv").rename(columns={"id": "key", "img_path": "file", "artist": "painter"})
     raw.to_csv(dacon / "renamed.csv", index=False)
-    src = discover(dacon, train_csv=dacon / "renamed.csv", columns=Columns("key", "file", "painter"))
+    src = discover(dacon, train_csv=dacon / "renamed.csv", columns=Columns(id="key", image="file", label="painter"))
     assert len(src.train) == 24 and src.train["id"].iloc[0] == "0"
 
 

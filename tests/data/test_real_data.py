@@ -4,7 +4,8 @@ import pytest
 
 from artkit.data.images import load_image
 from artkit.data.layout import discover
-from conftest import REAL_DATA
+
+from helpers import REAL_DATA
 
 pytestmark = pytest.mark.realdata
 

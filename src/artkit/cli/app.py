@@ -1,13 +1,24 @@
-"""The Typer application. Only light modules are imported here so ``artkit --help`` is instant;
-each command imports torch/timm/albumentations inside its own body."""
+"""The Typer application and what every command shares: the console, error handling, progress bars.
+
+Commands import this module; it imports none of them (``artkit/cli/__init__.py`` does), so the app and
+the commands never import each other. Only light modules are imported here so ``artkit --help`` is
+instant; each command imports torch, timm and albumentations inside its own body.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import typer
+from rich.console import Console
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # artkit touches the network only for weights asked for
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
     name="artkit",
@@ -19,18 +30,88 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True)) -> None:
-    if version:
+def _version(value: bool) -> None:
+    if value:
         from artkit import __version__
 
         typer.echo(f"artkit {__version__}")
         raise typer.Exit()
 
 
-# Each module registers its command(s) on ``app`` when imported.
-from artkit.cli import demo_cmd, eda_cmd, clean_cmd, train_cmd, eval_cmd, predict_cmd, ensemble_cmd, models_cmd  # noqa: E402,F401
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", is_eager=True, callback=_version
+    ),
+) -> None:
+    """Image-classification competition toolkit: eda → clean → train → eval → predict → ensemble."""
 
 
-def main() -> None:
-    app()
+T = TypeVar("T")
+
+
+def run_core(fn: Callable[..., T], *args: Any, interrupted: Callable[[], str] | None = None, **kwargs: Any) -> T:
+    """Call a core function; a user-caused error becomes one clear message and exit code 2.
+    ``interrupted`` is what Ctrl-C prints (how to continue)."""
+    from artkit.errors import ArtkitError, unwrap_worker_traceback, user_message
+
+    try:
+        return fn(*args, **kwargs)
+    except ArtkitError as exc:
+        fail(user_message(exc) or str(exc))
+    except KeyboardInterrupt:
+        note = interrupted() if interrupted is not None else "finished work is kept on disk"
+        err_console.print(f"[yellow]interrupted[/]: {note}", soft_wrap=True)
+        raise typer.Exit(130) from None
+    except RuntimeError as exc:  # DataLoader workers wrap our errors in RuntimeError text
+        text = str(exc)
+        if "ImageLoadError" in text or "ArtkitError" in text:
+            fail(unwrap_worker_traceback(text))
+        raise
+    raise AssertionError("unreachable")
+
+
+def fail(message: str, hint: str | None = None) -> None:
+    """Stop the command with a usage-style error: one message, exit code 2."""
+    err_console.print(
+        f"[bold red]error:[/] {message}" + (f"\n  hint: {hint}" if hint else ""), markup=True, soft_wrap=True
+    )
+    raise typer.Exit(2)
+
+
+def order_note(csv: str | None) -> str:
+    """How the written rows are ordered, for the closing message of predict and ensemble."""
+    return f"in the order of {csv}" if csv else "in test-set order"
+
+
+@contextmanager
+def scan_progress(what: str = "scanning images") -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar fed by the core's progress(done, total) callback."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn(f"  {what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task(what, total=total)
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update

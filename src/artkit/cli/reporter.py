@@ -7,10 +7,12 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from artkit.cli.common import console
+from artkit.cli.app import console
 from artkit.reporting import Reporter
 
-_HEADER = f"{'epoch':>7} {'lr':>9} {'train_loss':>10} {'val_loss':>9} {'val_acc':>8} {'val_f1':>7} {'sec':>6} {'img/s':>7}"
+_HEADER = (
+    f"{'epoch':>7} {'lr':>9} {'train_loss':>10} {'val_loss':>9} {'val_acc':>8} {'val_f1':>7} {'sec':>6} {'img/s':>7}"
+)
 
 
 def _fmt(v: float, spec: str) -> str:
@@ -25,14 +27,18 @@ class RichReporter(Reporter):
         self.pass_task = None
         self.header_shown = False
         self.epochs = 0
+        self.run_dir: str | None = None
 
     def start(self, info: dict[str, Any]) -> None:
         self.epochs = info["epochs"]
+        self.run_dir = info["run_dir"]
         resumed = f", resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
         console.print(f"[bold]run[/] {info['run_dir']}{resumed}")
-        console.print(f"  model {info['model']} ({info['init']}), "
-                      f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
-                      f"device {info['device']}, amp {info['amp']}")
+        console.print(
+            f"  model {info['model']} ({info['init']}), "
+            f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
+            f"device {info['device']}, amp {info['amp']}"
+        )
         if info["skipped_bad"]:
             console.print(f"  [yellow]skipping {info['skipped_bad']} unreadable image(s)[/]")
         self.header_shown = False
@@ -42,9 +48,16 @@ class RichReporter(Reporter):
             console.print(f"[bold]{_HEADER}[/]")
             self.header_shown = True
         if console.is_terminal:
-            self.bar = Progress(TextColumn(f"  epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("loss {task.fields[loss]} lr {task.fields[lr]} {task.fields[ips]} img/s"),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self.bar = Progress(
+                TextColumn(f"  epoch {epoch}/{epochs}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]} lr {task.fields[lr]} {task.fields[ips]} img/s"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("train", total=steps, loss="-", lr="-", ips="-")
 
@@ -54,9 +67,11 @@ class RichReporter(Reporter):
 
     def epoch_end(self, row: dict[str, Any], improved: bool) -> None:
         self._stop_bars()
-        line = (f"{row['epoch']:>3}/{self.epochs:<3} {_fmt(row['lr'], '9.2e')} {_fmt(row['train_loss'], '10.4f')} "
-                f"{_fmt(row['val_loss'], '9.4f')} {_fmt(row['val_acc'], '8.4f')} {_fmt(row['val_macro_f1'], '7.4f')} "
-                f"{row['seconds']:6.1f} {row['images_per_s']:7.1f}")
+        line = (
+            f"{row['epoch']:>3}/{self.epochs:<3} {_fmt(row['lr'], '9.2e')} {_fmt(row['train_loss'], '10.4f')} "
+            f"{_fmt(row['val_loss'], '9.4f')} {_fmt(row['val_acc'], '8.4f')} {_fmt(row['val_macro_f1'], '7.4f')} "
+            f"{row['seconds']:6.1f} {row['images_per_s']:7.1f}"
+        )
         console.print(line + ("  [green]★ best[/]" if improved else ""))
 
     def message(self, text: str) -> None:
@@ -67,8 +82,16 @@ class RichReporter(Reporter):
         if not console.is_terminal:
             return
         if self.pass_bar is None:
-            self.pass_bar = Progress(TextColumn(f"  {task}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self.pass_bar = Progress(
+                TextColumn(f"  {task}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("batches"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self.pass_bar.start()
             self.pass_task = self.pass_bar.add_task(task, total=total)
         self.pass_bar.update(self.pass_task, completed=done, total=total)
@@ -81,6 +104,17 @@ class RichReporter(Reporter):
             if bar is not None:
                 bar.stop()
         self.bar = self.pass_bar = None
+
+    def resume_hint(self) -> str:
+        """What Ctrl-C during training prints: the command that continues the run."""
+        from pathlib import Path
+
+        if self.run_dir and (Path(self.run_dir) / "last.pt").exists():
+            resume = Path(self.run_dir)
+            if resume.name.startswith("fold") and (resume.parent / "config.yaml").exists():
+                resume = resume.parent  # a fold of a k-fold run: resume the whole run
+            return f"finished epochs are kept; continue with: artkit train --resume {resume}"
+        return "no epoch had finished, so nothing was kept"
 
     def close(self) -> None:
         self._stop_bars()

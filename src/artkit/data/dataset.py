@@ -21,8 +21,14 @@ class ImageTable(Dataset):
     stopping the run; the replaced paths are listed in ``bad_paths`` (of this process).
     """
 
-    def __init__(self, paths: Sequence[str], targets: Sequence[int] | None, transform, decode_size: int | None = None,
-                 skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        targets: Sequence[int] | None,
+        transform,
+        decode_size: int | None = None,
+        skip_bad: bool = False,
+    ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
         self.transform = transform

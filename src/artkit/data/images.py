@@ -65,10 +65,15 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     except UnidentifiedImageError:
         raise ImageLoadError(f"not an image (or an unsupported format): {path}", _BAD_IMAGE_HINT, path) from None
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"image too large, refused as a decompression bomb: {path} ({exc})",
-                             "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file", path) from None
+        raise ImageLoadError(
+            f"image too large, refused as a decompression bomb: {path} ({exc})",
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file",
+            path,
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageLoadError(f"unreadable image (truncated or corrupt): {path} ({exc})", _BAD_IMAGE_HINT, path) from None
+        raise ImageLoadError(
+            f"unreadable image (truncated or corrupt): {path} ({exc})", _BAD_IMAGE_HINT, path
+        ) from None
 
 
 def check_image_header(path: str | os.PathLike) -> str | None:

@@ -1,4 +1,4 @@
-"""Find a dataset on disk: Dacon-style CSVs or a folder per class.
+"""Find a dataset on disk: Dacon-style CSVs or a folder per class. One :func:`discover` serves every command.
 
 Every table is a DataFrame with string columns ``id``, ``path`` (absolute) and, when labelled,
 ``label``. Everything is read as text so ids keep their exact spelling (leading zeros, unicode
@@ -13,24 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from artkit.data.spec import Columns
 from artkit.errors import ArtkitError
+from artkit.io import read_csv_text
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 ID_CANDIDATES = ("id", "image_id", "ID", "Id")
 IMAGE_CANDIDATES = ("img_path", "image_path", "path", "image", "file", "filename", "file_name")
 LABEL_CANDIDATES = ("artist", "label", "class", "target", "category")
+CSV_HINT = "check the path, or pass --train-csv/--test-csv"
 
 
-@dataclass
-class Columns:
-    """Column names of a CSV layout; None means detect from common names."""
-
-    id: str | None = None
-    image: str | None = None
-    label: str | None = None
-
-
-@dataclass
+@dataclass(kw_only=True)
 class DataSource:
     """A discovered dataset: a labelled train table and an optional unlabelled test table."""
 
@@ -40,63 +34,80 @@ class DataSource:
     test: pd.DataFrame | None
     train_csv: Path | None = None
     test_csv: Path | None = None
+    test_source: str = "none"  # "test.csv" (or the CSV's name), "test/ folder" or "none"
     sample_submission: Path | None = None
+    raw_train: pd.DataFrame | None = None  # the training CSV as text, rows aligned with ``train``
     id_col: str = "id"
-    label_col: str = "label"
+    image_col: str | None = None
+    label_col: str = "label"  # the submission's label column (sample_submission.csv's, else the training CSV's)
+    train_label_col: str | None = None  # the training CSV's label column
     notes: list[str] = field(default_factory=list)
 
     def require_train(self) -> pd.DataFrame:
         if self.train is None or len(self.train) == 0:
-            raise ArtkitError(f"no labelled training images found in {self.root}",
-                              "give a folder with train.csv (id,img_path,label) or one sub-folder per class, "
-                              "or point at a CSV with --train-csv")
+            raise ArtkitError(
+                f"no labelled training images found in {self.root}",
+                "give a folder with train.csv (id,img_path,label) or one sub-folder per class, "
+                "or point at a CSV with --train-csv",
+            )
         return self.train
 
     def require_test(self) -> pd.DataFrame:
         if self.test is None or len(self.test) == 0:
-            raise ArtkitError(f"no test images found in {self.root}",
-                              "give a folder with test.csv (id,img_path) or a test/ folder, or use --csv FILE")
+            raise ArtkitError(
+                f"no test images found in {self.root}",
+                "give a folder with test.csv (id,img_path) or a test/ folder, or use --csv FILE",
+            )
         return self.test
 
 
-def read_csv_text(path: Path) -> pd.DataFrame:
-    """Read a CSV with every cell as text, so ids and names round-trip exactly."""
-    if not path.is_file():
-        raise ArtkitError(f"CSV file not found: {path}", "check the path, or pass --train-csv/--test-csv")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ArtkitError(f"{path} is not UTF-8 text", "re-save the CSV as UTF-8") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ArtkitError(f"cannot parse CSV {path}: {exc}", "check that it is a comma-separated file with a header") from None
-
-
-def _pick(frame: pd.DataFrame, wanted: str | None, candidates: tuple[str, ...], what: str, flag: str,
-          path: Path, required: bool = True) -> str | None:
+def _pick(
+    frame: pd.DataFrame,
+    wanted: str | None,
+    candidates: tuple[str, ...],
+    what: str,
+    flag: str,
+    path: Path,
+    required: bool = True,
+) -> str | None:
     cols = list(frame.columns)
     if wanted is not None:
         if wanted not in cols:
-            raise ArtkitError(f"column '{wanted}' not found in {path} (columns: {', '.join(cols)})",
-                              f"name the {what} column with {flag}")
+            raise ArtkitError(
+                f"column '{wanted}' not found in {path} (columns: {', '.join(cols)})",
+                f"name the {what} column with {flag}",
+            )
         return wanted
     for cand in candidates:
         if cand in cols:
             return cand
     if required:
-        raise ArtkitError(f"no {what} column in {path} (columns: {', '.join(cols)}; looked for {', '.join(candidates)})",
-                          f"name it with {flag}")
+        raise ArtkitError(
+            f"no {what} column in {path} (columns: {', '.join(cols)}; looked for {', '.join(candidates)})",
+            f"name it with {flag}",
+        )
     return None
 
 
-def table_from_csv(csv_path: Path, columns: Columns, labelled: bool,
-                   allow_empty: bool = False) -> tuple[pd.DataFrame, str, str | None]:
-    """Read a Dacon-style CSV into the common table form. Image paths are relative to the CSV's folder.
+@dataclass(kw_only=True)
+class CsvTable:
+    """A CSV read into the common table form, with the column names it used and its raw text."""
 
-    ``allow_empty``: keep rows with an empty label or image path (path ``""``) instead of raising;
+    table: pd.DataFrame
+    id_col: str
+    image_col: str
+    label_col: str | None
+    raw: pd.DataFrame
+
+
+def read_table(csv_path: str | Path, columns: Columns, labelled: bool, tolerant: bool = False) -> CsvTable:
+    """Read a Dacon-style CSV. Image paths are relative to the CSV's folder.
+
+    ``tolerant``: keep rows with an empty label or image path (path ``""``) instead of refusing them;
     ``artkit eda``/``clean`` use it to report such rows.
     """
     csv_path = Path(csv_path)
-    raw = read_csv_text(csv_path)
+    raw = read_csv_text(csv_path, CSV_HINT)
     image_col = _pick(raw, columns.image, IMAGE_CANDIDATES, "image path", "--image-col", csv_path)
     id_col = _pick(raw, columns.id, ID_CANDIDATES, "id", "--id-col", csv_path, required=False)
     label_col = _pick(raw, columns.label, LABEL_CANDIDATES, "label", "--label-col", csv_path, required=labelled)
@@ -105,24 +116,42 @@ def table_from_csv(csv_path: Path, columns: Columns, labelled: bool,
     paths = [os.path.normpath(os.path.join(base, p)) if p else "" for p in raw[image_col]]
     ids = raw[id_col] if id_col else pd.Series([Path(p).stem for p in raw[image_col]])
     table = pd.DataFrame({"id": ids.astype(str).values, "path": paths})
-    if label_col is not None and label_col in raw.columns:
+    if label_col is not None:
         table["label"] = raw[label_col].values
-        if labelled and not allow_empty:
-            empty = table.index[table["label"].str.strip() == ""].tolist()
-            if empty:
-                some = ", ".join(table["id"].iloc[empty[:5]])
-                raise ArtkitError(f"{len(empty)} row(s) of {csv_path} have an empty label (ids: {some})",
-                                  "fill or drop them; `artkit clean` writes a cleaned CSV")
+    if not tolerant:
+        _refuse_empty_cells(table, csv_path, labelled and label_col is not None)
+    return CsvTable(table=table, id_col=id_col or "id", image_col=image_col, label_col=label_col, raw=raw)
+
+
+def _refuse_empty_cells(table: pd.DataFrame, csv_path: Path, labelled: bool) -> None:
+    if labelled:
+        empty = table.index[table["label"].str.strip() == ""].tolist()
+        if empty:
+            some = ", ".join(table["id"].iloc[empty[:5]])
+            raise ArtkitError(
+                f"{len(empty)} row(s) of {csv_path} have an empty label (ids: {some})",
+                "fill or drop them; `artkit clean` writes a cleaned CSV",
+            )
     blank = table.index[table["path"] == ""].tolist()
-    if blank and not allow_empty:
-        raise ArtkitError(f"{len(blank)} row(s) of {csv_path} have an empty image path (ids: "
-                          f"{', '.join(table['id'].iloc[blank[:5]])})", "fill or drop those rows")
-    return table, id_col or "id", label_col
+    if blank:
+        raise ArtkitError(
+            f"{len(blank)} row(s) of {csv_path} have an empty image path (ids: "
+            f"{', '.join(table['id'].iloc[blank[:5]])})",
+            "fill or drop those rows",
+        )
+
+
+def table_from_csv(csv_path: str | Path, columns: Columns, labelled: bool, tolerant: bool = False) -> pd.DataFrame:
+    """Just the table of :func:`read_table`."""
+    return read_table(csv_path, columns, labelled, tolerant).table
 
 
 def _images_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
 
 
 def _unique_ids(paths: list[Path], base: Path) -> list[str]:
@@ -135,12 +164,15 @@ def _unique_ids(paths: list[Path], base: Path) -> list[str]:
 def table_from_class_folders(root: Path, exclude: frozenset[str] = frozenset()) -> pd.DataFrame:
     """``root/<class>/*.jpg`` -> table; class names are the folder names."""
     rows: list[tuple[Path, str]] = []
-    for class_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-                            and d.name not in exclude):
+    for class_dir in sorted(
+        d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in exclude
+    ):
         rows += [(p, class_dir.name) for p in _images_under(class_dir)]
     paths = [p for p, _ in rows]
-    return pd.DataFrame({"id": _unique_ids(paths, root), "path": [str(p.resolve()) for p in paths],
-                         "label": [c for _, c in rows]}, columns=["id", "path", "label"])
+    return pd.DataFrame(
+        {"id": _unique_ids(paths, root), "path": [str(p.resolve()) for p in paths], "label": [c for _, c in rows]},
+        columns=["id", "path", "label"],
+    )
 
 
 def table_from_flat_folder(folder: Path) -> pd.DataFrame:
@@ -148,38 +180,82 @@ def table_from_flat_folder(folder: Path) -> pd.DataFrame:
     return pd.DataFrame({"id": _unique_ids(paths, folder), "path": [str(p.resolve()) for p in paths]})
 
 
-def discover(data: str | Path = "data", train_csv: str | Path | None = None, test_csv: str | Path | None = None,
-             columns: Columns | None = None) -> DataSource:
-    """Find the train and test tables under ``data`` (or in explicitly given CSVs)."""
+def discover(
+    data: str | Path = "data",
+    train_csv: str | Path | None = None,
+    test_csv: str | Path | None = None,
+    columns: Columns | None = None,
+    tolerant: bool = False,
+) -> DataSource:
+    """Find the train and test tables under ``data`` (or in explicitly given CSVs).
+
+    The test set is ``test_csv``, else ``data/test.csv``, else the images of ``data/test/``.
+    ``tolerant`` keeps rows with empty cells (for eda/clean, which report them).
+    """
     columns = columns or Columns()
     root = Path(data)
     if train_csv is None and test_csv is None and not root.is_dir():
-        raise ArtkitError(f"data folder not found: {root}",
-                          "pass --data DIR (a folder with train.csv, or one sub-folder per class)")
-    train_csv = Path(train_csv) if train_csv else (root / "train.csv" if (root / "train.csv").is_file() else None)
-    test_csv = Path(test_csv) if test_csv else (root / "test.csv" if (root / "test.csv").is_file() else None)
-    sample = root / "sample_submission.csv"
-    sample = sample if sample.is_file() else None
+        raise ArtkitError(
+            f"data folder not found: {root}", "pass the dataset folder (with train.csv, or one sub-folder per class)"
+        )
+    train_path = Path(train_csv) if train_csv else _file_or_none(root / "train.csv")
+    test_path = Path(test_csv) if test_csv else _file_or_none(root / "test.csv")
+    if train_path is not None or test_path is not None:
+        return _discover_csv(root, train_path, test_path, columns, tolerant, explicit_test=test_csv is not None)
+    return _discover_folders(root)
 
-    if train_csv is not None or test_csv is not None:
-        train = test = None
-        id_col, label_col = columns.id or "id", columns.label or "label"
-        if train_csv is not None:
-            train, id_col, label_col = table_from_csv(train_csv, columns, labelled=True)
-        if test_csv is not None:
-            # the column flags name the training CSV's columns; a test CSV may use the usual names
-            test_cols = list(read_csv_text(test_csv).columns)
-            keep = Columns(*(c if c in test_cols else None for c in (columns.id, columns.image)), None)
-            test, test_id_col, _ = table_from_csv(test_csv, keep, labelled=False)
-            test = test.drop(columns=[c for c in ("label",) if c in test.columns])
-            if train_csv is None:
-                id_col = test_id_col
-        if sample is not None:
-            sample_cols = list(read_csv_text(sample).columns)
-            if len(sample_cols) >= 2:
-                id_col, label_col = sample_cols[0], sample_cols[1]
-        return DataSource(root, "csv", train, test, train_csv, test_csv, sample, id_col, label_col or "label")
 
+def _file_or_none(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _discover_csv(
+    root: Path, train_path: Path | None, test_path: Path | None, columns: Columns, tolerant: bool, explicit_test: bool
+) -> DataSource:
+    src = DataSource(
+        root=root,
+        layout="csv",
+        train=None,
+        test=None,
+        train_csv=train_path,
+        test_csv=test_path,
+        sample_submission=_file_or_none(root / "sample_submission.csv"),
+        id_col=columns.id or "id",
+        label_col=columns.label or "label",
+    )
+    if train_path is not None:
+        read = read_table(train_path, columns, labelled=True, tolerant=tolerant)
+        src.train, src.raw_train = read.table, read.raw
+        src.id_col, src.image_col, src.label_col = read.id_col, read.image_col, read.label_col or "label"
+        src.train_label_col = read.label_col
+    if test_path is not None:
+        src.test, src.test_source = _test_table(test_path, columns, tolerant), test_path.name
+        if train_path is None:
+            src.id_col = read_table(test_path, _test_columns(test_path, columns), False, tolerant).id_col
+    elif not explicit_test and (root / "test").is_dir():
+        src.test, src.test_source = table_from_flat_folder(root / "test"), "test/ folder"
+        src.notes.append("no test.csv: the images in test/ are the test set")
+    if src.sample_submission is not None:
+        header = list(read_csv_text(src.sample_submission).columns)
+        if len(header) >= 2:
+            src.id_col, src.label_col = header[0], header[1]
+    return src
+
+
+def _test_columns(test_path: Path, columns: Columns) -> Columns:
+    # the column flags name the training CSV's columns; a test CSV may use the usual names
+    present = list(read_csv_text(test_path, CSV_HINT).columns)
+    return Columns(
+        id=columns.id if columns.id in present else None, image=columns.image if columns.image in present else None
+    )
+
+
+def _test_table(test_path: Path, columns: Columns, tolerant: bool) -> pd.DataFrame:
+    table = table_from_csv(test_path, _test_columns(test_path, columns), labelled=False, tolerant=tolerant)
+    return table[["id", "path"]]
+
+
+def _discover_folders(root: Path) -> DataSource:
     train_dir = root / "train" if (root / "train").is_dir() else root
     # in root/<class>/ layouts a sibling test/ folder holds the unlabelled images, not a class
     exclude = frozenset({"test"}) if train_dir == root else frozenset()
@@ -187,9 +263,19 @@ def discover(data: str | Path = "data", train_csv: str | Path | None = None, tes
     test_dir = root / "test"
     test = table_from_flat_folder(test_dir) if test_dir.is_dir() else None
     if len(train) == 0 and test is None:
-        raise ArtkitError(f"{root} has neither train.csv nor class sub-folders",
-                          "use the Dacon layout (train.csv, test.csv) or root/<class>/*.jpg")
-    return DataSource(root, "folder", train if len(train) else None, test, None, None, sample, "id", "label")
+        raise ArtkitError(
+            f"{root} has neither train.csv nor class sub-folders",
+            "use the Dacon layout (train.csv, test.csv) or root/<class>/*.jpg",
+        )
+    sample = _file_or_none(root / "sample_submission.csv")
+    return DataSource(
+        root=root,
+        layout="folder",
+        train=train if len(train) else None,
+        test=test,
+        test_source="test/ folder" if test is not None else "none",
+        sample_submission=sample,
+    )
 
 
 def class_names(labels) -> list[str]:

@@ -46,8 +46,9 @@ def holdout_mask(labels: pd.Series | list[str], val_fraction: float, seed: int) 
     return mask
 
 
-def make_split(table: pd.DataFrame, seed: int, val_fraction: float = 0.2, folds: int | None = None,
-               fold: int | None = None) -> pd.DataFrame:
+def make_split(
+    table: pd.DataFrame, seed: int, val_fraction: float = 0.2, folds: int | None = None, fold: int | None = None
+) -> pd.DataFrame:
     """``table`` plus a ``split`` column ('train' or 'val') and, for k-fold, a ``fold`` column."""
     out = table[["id", "path", "label"]].copy()
     if folds:

@@ -1,0 +1,281 @@
+"""Ablation of training options on real paintings: one change at a time, scored on held-out quarter crops.
+
+    python bench/ablation.py SPLIT --weights W [--rows a,b,...] [--seeds 42,1] [--budget e2|30m] [--src DIR]
+
+SPLIT is the folder written by ``bench/make_crop_split.py`` (train.csv, holdout_crops.csv, holdout_full.csv);
+W an EfficientNet-Lite0 state dict for ``tf_efficientnet_lite0`` (``bench/convert_lite0.py --no-fix``).
+
+Every row is ``artkit train`` on SPLIT/train.csv (its own 80/20 validation split picks best.pt) with the
+common options (``tf_efficientnet_lite0 --weights W --img-size 128`` and the budget: ``--epochs 2`` or
+``--time 30m``) plus the row's options, then ``artkit eval best.pt`` on the 1,425 held-out quarter crops at
+half resolution (without and with ``--tta hflip``) and on the uncropped held-out paintings. Nothing of the
+holdout is seen in training.
+
+``--src DIR`` runs the artkit package found in DIR/src (a snapshot of the code, e.g. a git worktree), so the
+benchmark can run while the working tree changes. Results accumulate in ``OUT/results.json`` (rows already
+there are skipped; ``--redo`` runs them again) and are printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# row name -> (what it changes, options added to the common ones). "base" is the old defaults (v0.1).
+OLD_RECIPE = [
+    "--aug",
+    "crop",
+    "--lr",
+    "3e-3",
+    "--layer-decay",
+    "0.85",
+    "--batch-size",
+    "16",
+    "--sampler",
+    "sqrt",
+    "--warmup-epochs",
+    "0.2",
+]
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "base": ("v0.1 defaults (light aug, AdamW lr 5e-4, warmup 1 epoch, batch 32, no sampler, CE)", []),
+    # augmentation
+    "aug_crop": ("--aug crop", ["--aug", "crop"]),
+    "aug_none": ("--aug none", ["--aug", "none"]),
+    "aug_strong": ("--aug strong", ["--aug", "strong"]),
+    # optimisation
+    "lr_1e-3": ("--lr 1e-3", ["--lr", "1e-3"]),
+    "lr_2e-3": ("--lr 2e-3", ["--lr", "2e-3"]),
+    "lr_3e-3": ("--lr 3e-3", ["--lr", "3e-3"]),
+    "warmup_0.2": ("--warmup-epochs 0.2", ["--warmup-epochs", "0.2"]),
+    "ld_0.85": ("--layer-decay 0.85", ["--layer-decay", "0.85"]),
+    "bs_16": ("--batch-size 16", ["--batch-size", "16"]),
+    # imbalance and loss
+    "sampler_sqrt": ("--sampler sqrt", ["--sampler", "sqrt"]),
+    "sampler_balanced": ("--sampler balanced", ["--sampler", "balanced"]),
+    "ls_0.1": ("--label-smoothing 0.1", ["--label-smoothing", "0.1"]),
+    "cw_sqrt": ("--class-weights sqrt", ["--class-weights", "sqrt"]),
+    "focal": ("--loss focal", ["--loss", "focal"]),
+    # regularisation
+    "cutmix": ("--cutmix 1.0", ["--cutmix", "1.0"]),
+    "mixup": ("--mixup 0.2", ["--mixup", "0.2"]),
+    "ema": ("--ema (decay 0.999)", ["--ema"]),
+    "drop_path": ("--drop-path-rate 0.1", ["--drop-path-rate", "0.1"]),
+    "dropout": ("--drop-rate 0.2", ["--drop-rate", "0.2"]),
+    # resolution
+    "img_96": ("--img-size 96", ["--img-size", "96"]),
+    "img_160": ("--img-size 160", ["--img-size", "160"]),
+    # the field's write-ups
+    "field_weighted_adam": (
+        "write-up: balanced sampler + inverse-weighted CE + Adam 1e-4, constant lr, early stop",
+        [
+            "--sampler",
+            "balanced",
+            "--class-weights",
+            "inverse",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-4",
+            "--weight-decay",
+            "0",
+            "--scheduler",
+            "none",
+            "--warmup-epochs",
+            "0",
+            "--patience",
+            "3",
+        ],
+    ),
+    "field_crop_step": (
+        "write-up: quarter-crop augmentation + Adam 3e-4 + StepLR (gamma 0.5 per epoch)",
+        [
+            "--aug",
+            "crop",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "3e-4",
+            "--weight-decay",
+            "0",
+            "--scheduler",
+            "step",
+            "--step-epochs",
+            "1",
+            "--step-gamma",
+            "0.5",
+            "--warmup-epochs",
+            "0",
+        ],
+    ),
+    "field_cosine_strong": (
+        "write-up: cosine lr + strong augmentation + CutMix, AdamW 1e-3",
+        ["--aug", "strong", "--cutmix", "1.0", "--lr", "1e-3"],
+    ),
+    # the recipe of docs/benchmarks.md (v0.1) and changes to it
+    "rec": ("v0.1 benchmark recipe: crop, lr 3e-3, layer decay 0.85, batch 16, sqrt sampler, warmup 0.2", OLD_RECIPE),
+    "rec_lr_5e-3": ("recipe, lr 5e-3", OLD_RECIPE + ["--lr", "5e-3"]),
+    "rec_lr_2e-3": ("recipe, lr 2e-3", OLD_RECIPE + ["--lr", "2e-3"]),
+    "rec_ld_0.75": ("recipe, layer decay 0.75", OLD_RECIPE + ["--layer-decay", "0.75"]),
+    "rec_ld_0.9": ("recipe, layer decay 0.9", OLD_RECIPE + ["--layer-decay", "0.9"]),
+    "rec_bs_32": ("recipe, batch 32", OLD_RECIPE + ["--batch-size", "32"]),
+    "rec_bs_8": ("recipe, batch 8", OLD_RECIPE + ["--batch-size", "8"]),
+    "rec_balanced": ("recipe, balanced sampler", OLD_RECIPE + ["--sampler", "balanced"]),
+    "rec_nosampler": ("recipe, no sampler", OLD_RECIPE + ["--sampler", "none"]),
+    "rec_ls": ("recipe + label smoothing 0.1", OLD_RECIPE + ["--label-smoothing", "0.1"]),
+    "rec_focal": ("recipe + focal loss", OLD_RECIPE + ["--loss", "focal"]),
+    "rec_cw_sqrt": ("recipe + class weights sqrt", OLD_RECIPE + ["--class-weights", "sqrt"]),
+    "rec_cutmix": ("recipe + CutMix 1.0", OLD_RECIPE + ["--cutmix", "1.0"]),
+    "rec_ema": ("recipe + EMA 0.99", OLD_RECIPE + ["--ema", "--ema-decay", "0.99"]),
+    "rec_drop_path": ("recipe + drop path 0.1", OLD_RECIPE + ["--drop-path-rate", "0.1"]),
+    "rec_warmup_0": ("recipe, no warmup", OLD_RECIPE + ["--warmup-epochs", "0"]),
+    "rec_warmup_0.5": ("recipe, warmup 0.5", OLD_RECIPE + ["--warmup-epochs", "0.5"]),
+    "rec_img_160": ("recipe at 160 px", OLD_RECIPE + ["--img-size", "160"]),
+    "rec_img_96": ("recipe at 96 px", OLD_RECIPE + ["--img-size", "96"]),
+    "rec_light": ("recipe with light aug instead of crop", OLD_RECIPE + ["--aug", "light"]),
+    "rec_wd_0.01": ("recipe, weight decay 0.01", OLD_RECIPE + ["--weight-decay", "0.01"]),
+    # the new defaults: no options beyond the common ones (run with --src pointing at the new code)
+    "defaults": ("artkit defaults (no options)", []),
+}
+EVALS = (
+    ("crops", "holdout_crops.csv", "none"),
+    ("crops_hflip", "holdout_crops.csv", "hflip"),
+    ("full", "holdout_full.csv", "none"),
+)
+
+
+def common_args(split: Path, weights: Path, runs: Path, name: str, budget: str, seed: int, workers: int) -> list[str]:
+    args = [
+        "train",
+        "--data",
+        str(split),
+        "--train-csv",
+        str(split / "train.csv"),
+        "--model",
+        "tf_efficientnet_lite0",
+        "--weights",
+        str(weights),
+        "--img-size",
+        "128",
+        "--workers",
+        str(workers),
+        "--out",
+        str(runs),
+        "--name",
+        name,
+        "--seed",
+        str(seed),
+    ]
+    return args + (["--epochs", budget[1:]] if budget.startswith("e") else ["--time", budget])
+
+
+def run(cmd: list[str], log: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
+    return time.perf_counter() - start
+
+
+def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
+    desc, extra = ROWS[row]
+    name = f"{row}_s{seed}"
+    runs = args.out / "runs"
+    run_dir = runs / name
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    py = [sys.executable, "-m", "artkit"]
+    cmd = py + common_args(args.split, args.weights, runs, name, args.budget, seed, args.workers) + extra
+    res: dict = {"row": row, "seed": seed, "what": desc, "options": " ".join(extra), "budget": args.budget}
+    res["train_s"] = run(cmd, args.out / f"{name}.train.log", env)
+    results = (run_dir / "results.csv").read_text().splitlines()
+    res["epochs"] = len(results) - 1
+    header = results[0].split(",")
+    res["epoch_s"] = sum(float(line.split(",")[header.index("seconds")]) for line in results[1:])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    res["val_macro_f1"] = summary["best_metrics"].get("val_macro_f1")
+    for label, csv, tta in EVALS:
+        out = run_dir / f"eval_{label}"
+        cmd = py + [
+            "eval",
+            str(run_dir / "best.pt"),
+            "--csv",
+            str(args.split / csv),
+            "--tta",
+            tta,
+            "--out",
+            str(out),
+            "--workers",
+            str(args.workers),
+        ]
+        res[f"eval_{label}_s"] = run(cmd, args.out / f"{name}.eval_{label}.log", env)
+        res[f"{label}_macro_f1"] = json.loads((out / "metrics.json").read_text())["macro_f1"]
+    for big in ("best.pt", "last.pt"):  # keep disk use small: the numbers are what the table needs
+        (run_dir / big).unlink(missing_ok=True)
+    return res
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| row | change | seed | quarter crops | + hflip TTA | full paintings | val (own split) | epochs | train s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['what']} | {r['seed']} | {r['crops_macro_f1']:.3f} | "
+            f"{r['crops_hflip_macro_f1']:.3f} | {r['full_macro_f1']:.3f} | {r['val_macro_f1'] or 0:.3f} | "
+            f"{r['epochs']} | {r['train_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("split", type=Path)
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--rows", default="base", help="comma-separated row names, or 'all' (see ROWS)")
+    p.add_argument("--seeds", default="42")
+    p.add_argument("--budget", default="e2", help="e<N> for N epochs, or a time such as 30m")
+    p.add_argument("--out", type=Path, default=Path("bench/_work/ablation"))
+    p.add_argument("--src", type=Path, help="folder whose src/ holds the artkit to run (default: the installed one)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--redo", action="store_true")
+    p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    store = args.out / "results.json"
+    results: list[dict] = json.loads(store.read_text()) if store.exists() else []
+    if args.table:
+        print(table(results))
+        return 0
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    if args.src:
+        env["PYTHONPATH"] = str((args.src / "src").resolve())
+    rows = list(ROWS) if args.rows == "all" else args.rows.split(",")
+    for row in rows:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            key = (row, seed, args.budget)
+            if not args.redo and any((r["row"], r["seed"], r["budget"]) == key for r in results):
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] {row} seed {seed} ({args.budget})", flush=True)
+            res = run_row(row, seed, args, env)
+            results = [r for r in results if (r["row"], r["seed"], r["budget"]) != key] + [res]
+            store.write_text(json.dumps(results, indent=1))
+            print(
+                f"  crops {res['crops_macro_f1']:.3f}  hflip {res['crops_hflip_macro_f1']:.3f}  "
+                f"full {res['full_macro_f1']:.3f}  train {res['train_s']:.0f}s",
+                flush=True,
+            )
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""``artkit eval``: score a checkpoint on labelled images."""
+
+from __future__ import annotations
+
+from artkit.cli.app import app, console, run_core
+from artkit.cli.options import config_command
+from artkit.predict.config import EvalConfig
+
+
+@config_command(app, "eval", EvalConfig, epilog="Example: artkit eval runs/train/best.pt --tta hflip")
+def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
+    """Accuracy, macro-F1, per-class table, most-confused pairs, confusion matrices, metrics.json."""
+    from rich.table import Table
+
+    from artkit.cli.reporter import RichReporter
+    from artkit.predict.evaluate import run_eval
+
+    with RichReporter() as reporter:
+        r = run_core(run_eval, cfg, reporter)
+    table = Table(title=f"per class ({r.rows} images: {r.source})", show_edge=False)
+    for col in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for row in sorted(r.per_class, key=lambda d: d["f1"]):
+        if row["support"] == 0 and row["precision"] == 0:
+            continue
+        table.add_row(
+            row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"])
+        )
+    console.print(table)
+    if r.confused:
+        pairs = Table(title="most confused (true → predicted)", show_edge=False)
+        for col in ("true", "predicted as", "count"):
+            pairs.add_column(col)
+        for p in r.confused:
+            pairs.add_row(p["true"], p["predicted"], str(p["count"]))
+        console.print(pairs)
+    m = r.metrics
+    console.print(
+        f"[bold]accuracy {m['acc']:.4f}   macro-F1 {m['macro_f1']:.4f}   weighted-F1 {m['weighted_f1']:.4f}[/]"
+    )
+    console.print("  " + "\n  ".join(str(f) for f in r.files))

@@ -1,0 +1,26 @@
+"""``artkit predict``: a checkpoint over the test set -> submission.csv and logits.npz."""
+
+from __future__ import annotations
+
+from artkit.cli.app import app, console, order_note, run_core
+from artkit.cli.options import config_command
+from artkit.predict.config import PredictConfig
+
+
+@config_command(
+    app,
+    "predict",
+    PredictConfig,
+    epilog="Example: artkit predict runs/train/best.pt data/ --tta hflip -o submission.csv",
+)
+def predict_command(cfg: PredictConfig, explicit: set[str]) -> None:
+    """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
+    from artkit.cli.reporter import RichReporter
+    from artkit.predict.predict import run_predict
+
+    with RichReporter() as reporter:
+        result = run_core(run_predict, cfg, reporter)
+    top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
+    console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, {order_note(cfg.csv)})")
+    console.print(f"  checkpoint: {result.checkpoint}, tta: {result.tta}")
+    console.print(f"  logits: {result.logits}\n  most predicted: {top}")

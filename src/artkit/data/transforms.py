@@ -1,0 +1,175 @@
+"""Augmentation presets (albumentations), registered by name like timm's models: a new preset is one
+:func:`register_aug` entry.
+
+A preset gives a training pipeline and a validation pipeline; prediction always uses the plain
+resize-and-normalise pipeline, since test images arrive as they are. albumentations is imported only
+when a pipeline is built, so the registry (names and descriptions) is cheap to read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from artkit.errors import ArtkitError
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call at import
+
+Mean = tuple[float, float, float]
+STAGES = ("train", "val", "predict")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugPreset:
+    """A named augmentation recipe.
+
+    ``decode_factor``: how many times ``img_size`` the shorter side must stay when a JPEG is
+    decoded at reduced size, so crops keep their detail.
+    """
+
+    name: str
+    description: str
+    train: Callable[[int], list]
+    val: Callable[[int], list]
+    decode_factor: float = 1.0
+
+
+AUG_PRESETS: dict[str, AugPreset] = {}
+
+
+def register_aug(preset: AugPreset) -> AugPreset:
+    AUG_PRESETS[preset.name] = preset
+    return preset
+
+
+def aug_names() -> list[str]:
+    return list(AUG_PRESETS)
+
+
+@cache
+def _center_fraction_class():
+    import albumentations as A
+    import numpy as np
+
+    class CenterFraction(A.ImageOnlyTransform):
+        """Crop the centre ``fraction`` of each side (0.5 keeps a quarter of the area)."""
+
+        def __init__(self, fraction: float = 0.5, p: float = 1.0) -> None:
+            super().__init__(p=p)
+            self.fraction = fraction
+
+        def apply(self, img, **params):
+            h, w = img.shape[:2]
+            ch, cw = max(1, int(round(h * self.fraction))), max(1, int(round(w * self.fraction)))
+            top, left = (h - ch) // 2, (w - cw) // 2
+            return np.ascontiguousarray(img[top : top + ch, left : left + cw])
+
+        def get_transform_init_args_names(self) -> tuple[str, ...]:
+            return ("fraction",)
+
+    return CenterFraction
+
+
+def center_fraction(fraction: float):
+    return _center_fraction_class()(fraction)
+
+
+def _resize(size: int):
+    import albumentations as A
+
+    return A.Resize(size, size, interpolation=1, area_for_downscale="image")
+
+
+def _plain(size: int) -> list:
+    return [_resize(size)]
+
+
+def _light(size: int) -> list:
+    import albumentations as A
+
+    return [
+        _resize(size),
+        A.HorizontalFlip(p=0.5),
+        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), border_mode=1, p=0.5),
+        A.ColorJitter(brightness=0.15, contrast=0.15, saturation=0.1, hue=0.02, p=0.5),
+    ]
+
+
+def _crop(size: int) -> list:
+    import albumentations as A
+    import cv2
+
+    # Dacon's test images are crops of about a quarter of a painting: train on crops of 15-40 %
+    # of the area so the model learns brushwork and palette, not whole compositions. They are also
+    # stored at half resolution, so half of the training crops lose up to half their resolution too.
+    return [
+        A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
+        A.Downscale(
+            scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}, p=0.5
+        ),
+        A.HorizontalFlip(p=0.5),
+        A.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.0, p=0.3),
+    ]
+
+
+def _center_quarter(size: int) -> list:
+    return [center_fraction(0.5), _resize(size)]
+
+
+def _strong(size: int) -> list:
+    import albumentations as A
+
+    # the "strong augmentation" of ImageNet-style recipes: wide-scale random crops, flips, rotation,
+    # colour, blur and erased patches
+    return [
+        A.RandomResizedCrop(size=(size, size), scale=(0.08, 1.0), area_for_downscale="image"),
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.2),
+        A.Affine(rotate=(-20, 20), border_mode=1, p=0.5),
+        A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8),
+        A.ToGray(p=0.1),
+        A.GaussianBlur(blur_limit=(3, 5), p=0.1),
+        A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.05, 0.2), hole_width_range=(0.05, 0.2), p=0.5),
+    ]
+
+
+register_aug(AugPreset(name="none", description="resize and normalise only", train=_plain, val=_plain))
+register_aug(
+    AugPreset(name="light", description="flips, small shift/scale/rotate, colour jitter", train=_light, val=_plain)
+)
+register_aug(
+    AugPreset(
+        name="crop",
+        description="random crops of about a quarter of the image, half of them at reduced resolution "
+        "(like Dacon's test crops), flips, colour; validates on the centre quarter",
+        train=_crop,
+        val=_center_quarter,
+        decode_factor=2.0,
+    )
+)
+register_aug(
+    AugPreset(
+        name="strong",
+        description="wide-scale random crops, flips, rotation, strong colour, blur, erased patches",
+        train=_strong,
+        val=_plain,
+    )
+)
+
+
+def get_preset(name: str) -> AugPreset:
+    if name not in AUG_PRESETS:
+        raise ArtkitError(f"unknown augmentation preset '{name}'", f"choose one of: {', '.join(AUG_PRESETS)}")
+    return AUG_PRESETS[name]
+
+
+def create_transform(preset: str, img_size: int, mean: Mean, std: Mean, stage: str):
+    """Build the pipeline for ``stage``: 'train', 'val' (the preset's validation view) or 'predict'."""
+    import albumentations as A
+    from albumentations.pytorch import ToTensorV2
+
+    spec = get_preset(preset)
+    ops = {"train": spec.train, "val": spec.val, "predict": _plain}[stage](img_size)
+    return A.Compose(ops + [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()])

@@ -1,0 +1,221 @@
+"""Every option of ``artkit train``, each written once with its default, help and valid range.
+
+The CLI's ``train`` options, ``--config`` files, each run's ``config.yaml`` and ``docs/options.md`` all come
+from :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from artkit.configs import option
+from artkit.data.sampler import SAMPLERS
+from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder
+from artkit.data.transforms import aug_names
+from artkit.engine.optim import OPTIMIZERS, SCHEDULERS
+from artkit.errors import ArtkitError
+from artkit.models.losses import CLASS_WEIGHTS, LOSSES
+
+MODEL_PANEL, LOSS_PANEL, OPTIM_PANEL, HARDWARE_PANEL, RUN_PANEL = "Model", "Loss", "Optimisation", "Hardware", "Run"
+AMP_MODES = {
+    "auto": "bf16 where the GPU has it, else fp16; off on CPU",
+    "fp16": "float16 with a gradient scaler",
+    "bf16": "bfloat16",
+    "off": "float32",
+}
+MONITORS = {"val_macro_f1": "max", "val_acc": "max", "val_loss": "min"}  # metric -> which way is better
+DEVICE_HELP = "auto | cpu | cuda | cuda:N."
+WORKERS_HELP = "Data-loading processes (default: one per CPU core, at most 8)."
+
+
+@dataclass(kw_only=True)
+class TrainTable:
+    train_csv: str | None = option(
+        None,
+        "Labelled CSV (id,img_path,label) instead of DATA/train.csv, e.g. "
+        "clean/train_clean.csv; image paths are relative to the CSV.",
+        panel=DATA_PANEL,
+    )
+
+
+@dataclass(kw_only=True)
+class TrainConfig(ColumnNames, TrainTable, DataFolder):
+    """Every option of ``artkit train``; saved whole to ``config.yaml`` in the run directory."""
+
+    val_fraction: float = option(
+        0.2, "Stratified holdout fraction for validation.", panel=DATA_PANEL, min=0, max=1, min_open=True, max_open=True
+    )
+    folds: int | None = option(
+        None,
+        "Stratified k-fold: train all K folds into <run>/fold{i}/ and write oof.csv and cv.json.",
+        panel=DATA_PANEL,
+        min=2,
+    )
+    fold: int | None = option(None, "With --folds K: train only fold i (0-based).", panel=DATA_PANEL, min=0)
+    full: bool = option(
+        False, "Train on every row, no validation, for exactly --epochs (a final model).", panel=DATA_PANEL
+    )
+    skip_bad: bool = option(
+        False, "Train without unreadable images (counted in the summary) instead of stopping.", panel=DATA_PANEL
+    )
+    sampler: str = option(
+        "none",
+        "Class sampling: " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()) + ".",
+        panel=DATA_PANEL,
+        choices=tuple(SAMPLERS),
+    )
+    aug: str = option(
+        "light",
+        "Augmentation preset (none, light, crop, strong): crop trains on quarter-image crops like Dacon's test set.",
+        panel=DATA_PANEL,
+        choices=aug_names,
+    )
+    img_size: int | None = option(
+        None, "Input size in pixels (default: the model's pretrained size).", panel=DATA_PANEL, min=8
+    )
+    mixup: float = option(0.0, "Mixup alpha (0 = off).", panel=DATA_PANEL, min=0)
+    cutmix: float = option(0.0, "CutMix alpha (0 = off), e.g. 1.0.", panel=DATA_PANEL, min=0)
+    # model
+    model: str = option("efficientnet_b0", "Any timm model name (see `artkit models`).", short="-m", panel=MODEL_PANEL)
+    pretrained: bool = option(
+        True, "Start from timm's ImageNet weights (downloads once).", negatable=True, panel=MODEL_PANEL
+    )
+    weights: str | None = option(
+        None,
+        "Initialise from a local state dict / checkpoint / .safetensors; a classifier "
+        "of another size is re-initialised.",
+        panel=MODEL_PANEL,
+    )
+    drop_rate: float = option(0.0, "Dropout before the classifier.", panel=MODEL_PANEL, min=0, max=1, max_open=True)
+    drop_path_rate: float | None = option(
+        None, "Stochastic depth rate.", panel=MODEL_PANEL, min=0, max=1, max_open=True
+    )
+    freeze_epochs: int = option(
+        0,
+        "Train only the classifier (backbone frozen, BatchNorm statistics kept) for the "
+        "first N of --epochs, then everything, like fastai's fine_tune.",
+        panel=MODEL_PANEL,
+        min=0,
+    )
+    # loss
+    loss: str = option(
+        "ce",
+        "Loss: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()) + ".",
+        panel=LOSS_PANEL,
+        choices=lambda: list(LOSSES),
+    )
+    label_smoothing: float = option(0.0, "Label smoothing epsilon.", panel=LOSS_PANEL, min=0, max=1, max_open=True)
+    class_weights: str = option(
+        "none",
+        "Class weights of the loss (focal's alpha): " + "; ".join(f"{k}: {v}" for k, v in CLASS_WEIGHTS.items()) + ".",
+        panel=LOSS_PANEL,
+        choices=tuple(CLASS_WEIGHTS),
+    )
+    focal_gamma: float = option(2.0, "Focal loss gamma (0 = cross-entropy).", panel=LOSS_PANEL, min=0)
+    # optimisation
+    optimizer: str = option(
+        "adamw",
+        "Optimizer: " + "; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()) + ".",
+        panel=OPTIM_PANEL,
+        choices=tuple(OPTIMIZERS),
+    )
+    lr: float = option(5e-4, "Peak learning rate.", panel=OPTIM_PANEL, min=0, min_open=True)
+    weight_decay: float = option(0.05, "Weight decay (not applied to norms and biases).", panel=OPTIM_PANEL, min=0)
+    layer_decay: float | None = option(
+        None,
+        "Layer-wise learning-rate decay for fine-tuning, e.g. 0.85: the "
+        "classifier trains at --lr, each earlier layer group at 0.85x the next "
+        "(timm).",
+        panel=OPTIM_PANEL,
+        min=0,
+        max=1,
+        min_open=True,
+    )
+    momentum: float = option(0.9, "SGD momentum.", panel=OPTIM_PANEL, min=0, max=1, max_open=True)
+    scheduler: str = option(
+        "cosine",
+        "Learning-rate schedule: " + "; ".join(f"{k}: {v}" for k, v in SCHEDULERS.items()) + ".",
+        panel=OPTIM_PANEL,
+        choices=tuple(SCHEDULERS),
+    )
+    warmup_epochs: float = option(1.0, "Linear warmup length in epochs (may be fractional).", panel=OPTIM_PANEL, min=0)
+    min_lr: float = option(1e-6, "Final learning rate of the cosine schedule.", panel=OPTIM_PANEL, min=0)
+    step_epochs: int | None = option(
+        None, "Step schedule: epochs between decays (default epochs/3).", panel=OPTIM_PANEL, min=1
+    )
+    step_gamma: float = option(0.1, "Step schedule: decay factor.", panel=OPTIM_PANEL, min=0, max=1, min_open=True)
+    epochs: int = option(
+        10, "Number of epochs (with --resume: the new total).", short="-e", panel=OPTIM_PANEL, min=1, resumable=True
+    )
+    batch_size: int = option(32, "Images per step.", short="-b", panel=OPTIM_PANEL, min=1)
+    grad_accum: int = option(
+        1, "Accumulate gradients over N steps (effective batch = N x batch size).", panel=OPTIM_PANEL, min=1
+    )
+    clip_grad: float | None = option(
+        None, "Clip the gradient norm to this value.", panel=OPTIM_PANEL, min=0, min_open=True
+    )
+    ema: bool = option(
+        False,
+        "Keep an exponential moving average of the weights; validate and save it.",
+        negatable=True,
+        panel=OPTIM_PANEL,
+    )
+    ema_decay: float = option(
+        0.999, "EMA decay per update.", panel=OPTIM_PANEL, min=0, max=1, min_open=True, max_open=True
+    )
+    # hardware
+    device: str = option("auto", DEVICE_HELP, panel=HARDWARE_PANEL, resumable=True)
+    amp: str = option(
+        "auto",
+        "Mixed precision: " + "; ".join(f"{k}: {v}" for k, v in AMP_MODES.items()) + ".",
+        panel=HARDWARE_PANEL,
+        choices=tuple(AMP_MODES),
+    )
+    workers: int | None = option(None, WORKERS_HELP, short="-w", panel=HARDWARE_PANEL, min=0, resumable=True)
+    # run
+    seed: int = option(
+        42, "Seed for splits, sampling, augmentation and init: same seed, same run on CPU.", panel=RUN_PANEL
+    )
+    monitor: str = option("val_macro_f1", "Metric that picks best.pt.", panel=RUN_PANEL, choices=tuple(MONITORS))
+    patience: int | None = option(
+        None, "Stop after N epochs without improvement.", panel=RUN_PANEL, min=1, resumable=True
+    )
+    out: str = option("runs", "Folder that holds run directories.", panel=RUN_PANEL)
+    name: str | None = option(None, "Run name (default train, train2, ...); never overwritten.", panel=RUN_PANEL)
+    resume: str | None = option(
+        None,
+        "Continue runs/NAME from its last.pt (optionally with a larger --epochs).",
+        panel=RUN_PANEL,
+        resumable=True,
+    )
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """The checks that involve more than one option (each option's own range is checked by
+    :func:`artkit.configs.check_config`)."""
+    checks = [
+        (cfg.fold is None or cfg.folds is not None, "--fold needs --folds K", "add --folds K"),
+        (
+            cfg.fold is None or cfg.folds is None or cfg.fold < cfg.folds,
+            f"--fold must be in 0..{(cfg.folds or 1) - 1} (got {cfg.fold})",
+            "folds are numbered from 0",
+        ),
+        (
+            not (cfg.full and cfg.folds),
+            "--full trains one model on every row; it cannot be combined with --folds",
+            "leave out --folds for a final model, or --full for cross-validation",
+        ),
+        (
+            cfg.freeze_epochs < cfg.epochs,
+            f"--freeze-epochs must be fewer than --epochs (got {cfg.freeze_epochs} of {cfg.epochs})",
+            None,
+        ),
+        (
+            cfg.min_lr < cfg.lr,
+            f"--min-lr ({cfg.min_lr:g}) must be below --lr ({cfg.lr:g}), or the rate would rise",
+            "lower --min-lr",
+        ),
+    ]
+    for ok, message, hint in checks:
+        if not ok:
+            raise ArtkitError(message, hint)

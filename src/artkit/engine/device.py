@@ -1,0 +1,98 @@
+"""Where and how tensors compute: device, mixed precision and memory format, travelling together as a
+:class:`Runtime`."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from artkit.engine.config import AMP_MODES
+from artkit.errors import ArtkitError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ArtkitError(f"unknown device '{spec}'", "use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ArtkitError(f"--device {spec}: CUDA is not available here", "use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ArtkitError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def resolve_amp(spec: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for full fp32. 'auto' is bf16 on GPUs that have it, else fp16;
+    fp32 on CPU, where autocast is slower than it helps."""
+    if spec not in AMP_MODES:
+        raise ArtkitError(f"unknown --amp '{spec}'", f"choose one of: {', '.join(AMP_MODES)}")
+    if spec == "off" or (spec == "auto" and device.type != "cuda"):
+        return None
+    if spec == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ArtkitError("--amp bf16: this GPU has no bfloat16 support", "use --amp fp16")
+    return torch.bfloat16 if spec == "bf16" else torch.float16
+
+
+def use_channels_last(device: torch.device) -> bool:
+    """NHWC memory format: faster convolutions on CUDA, and on CPU for EfficientNets (1.2-1.4x per train step)
+    while neutral for ResNets and ConvNeXt (bench/bench_channels_last.py, docs/benchmarks.md)."""
+    return device.type in ("cuda", "cpu")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """Device, autocast dtype (None: fp32) and memory format of a run."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    @classmethod
+    def create(cls, device: str = "auto", amp: str = "auto") -> Runtime:
+        dev = resolve_device(device)
+        return cls(device=dev, amp_dtype=resolve_amp(amp, dev), channels_last=use_channels_last(dev))
+
+    @property
+    def amp_name(self) -> str:
+        return str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off"
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch moved to the device in the run's memory format."""
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 on CUDA needs loss scaling; bf16 and fp32 do not."""
+        if self.amp_dtype == torch.float16 and self.device.type == "cuda":
+            return torch.amp.GradScaler("cuda")
+        return None
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def oom_error(batch_size: int, resume_hint: str = "resume finished epochs with --resume") -> ArtkitError:
+    half = max(1, batch_size // 2)
+    return ArtkitError(
+        f"CUDA ran out of memory at --batch-size {batch_size}",
+        f"try --batch-size {half} --grad-accum {max(2, batch_size // half)} (same effective batch), "
+        f"--amp bf16/fp16, or a smaller --img-size; {resume_hint}",
+    )

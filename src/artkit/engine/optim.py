@@ -1,0 +1,57 @@
+"""Optimizer and learning-rate schedule (timm's), built from a TrainConfig. timm is imported inside the
+builders so that the names stay cheap to read."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from artkit.errors import ArtkitError
+
+if TYPE_CHECKING:
+    from artkit.engine.config import TrainConfig
+
+# timm's "sgd" is Nesterov momentum; all three skip weight decay on norms and biases
+OPTIMIZERS = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum", "adam": "Adam"}
+SCHEDULERS = {
+    "cosine": "cosine decay to --min-lr after a linear warmup",
+    "step": "multiply by --step-gamma every --step-epochs",
+    "none": "constant (no warmup)",
+}
+
+
+def build_optimizer(cfg: TrainConfig, model):
+    from timm.optim import create_optimizer_v2
+
+    if cfg.layer_decay is not None and not hasattr(model, "group_matcher"):
+        raise ArtkitError(f"--layer-decay: timm cannot group the layers of '{cfg.model}'", "leave --layer-decay out")
+    # layer_decay gives each layer group an "lr_scale", which timm's schedulers apply at every update
+    return create_optimizer_v2(
+        model,
+        opt=cfg.optimizer,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        momentum=cfg.momentum,
+        layer_decay=cfg.layer_decay,
+    )
+
+
+def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs: int | None = None):
+    """A timm scheduler stepped once per optimiser update; it is a pure function of the update count,
+    so a resumed (or extended) run only needs that count. ``epochs`` overrides ``cfg.epochs``."""
+    from timm.scheduler import CosineLRScheduler, StepLRScheduler
+
+    epochs = epochs or cfg.epochs
+    total = max(1, epochs * updates_per_epoch)
+    warmup = min(int(cfg.warmup_epochs * updates_per_epoch), total // 2)
+    common = dict(warmup_t=warmup, warmup_lr_init=cfg.lr * 0.01, t_in_epochs=False)
+    if cfg.scheduler == "cosine":
+        return CosineLRScheduler(optimizer, t_initial=total, lr_min=cfg.min_lr, **common)
+    if cfg.scheduler == "step":
+        step_epochs = cfg.step_epochs or max(1, epochs // 3)
+        return StepLRScheduler(optimizer, decay_t=step_epochs * updates_per_epoch, decay_rate=cfg.step_gamma, **common)
+    return None
+
+
+def peak_lr(optimizer) -> float:
+    """The largest learning rate of any parameter group (with --layer-decay, the classifier's)."""
+    return max(group["lr"] for group in optimizer.param_groups)

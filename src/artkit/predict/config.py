@@ -1,0 +1,86 @@
+"""Options of ``artkit predict``, ``eval`` and ``ensemble``, each written once (see :mod:`artkit.configs`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from artkit.configs import option
+from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
+from artkit.engine.config import AMP_MODES, DEVICE_HELP, WORKERS_HELP
+from artkit.predict.tta import tta_help
+
+RUN_PANEL, OUTPUT_PANEL = "Inference", "Output"
+ENSEMBLE_MODES = {"logit": "average logits", "prob": "average probabilities", "geometric": "average log-probabilities"}
+
+
+@dataclass(kw_only=True)
+class InferenceOptions:
+    """How a model runs over images: shared by predict, eval and ensemble."""
+
+    tta: str = option("none", tta_help(), panel=RUN_PANEL)
+    batch_size: int = option(64, "Images per forward pass.", short="-b", panel=RUN_PANEL, min=1)
+    device: str = option("auto", DEVICE_HELP, panel=RUN_PANEL)
+    amp: str = option(
+        "auto", "Mixed precision: auto | fp16 | bf16 | off (off on CPU).", panel=RUN_PANEL, choices=tuple(AMP_MODES)
+    )
+    workers: int | None = option(None, WORKERS_HELP, short="-w", panel=RUN_PANEL, min=0)
+
+
+@dataclass(kw_only=True)
+class CheckpointArg:
+    checkpoint: str = option(help="A checkpoint, e.g. runs/train/best.pt.", argument=True)
+
+
+@dataclass(kw_only=True)
+class PredictConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder, CheckpointArg):
+    out: str = option(
+        "submission.csv",
+        "Submission file: rows in the test set's order (test.csv, or --csv).",
+        short="-o",
+        panel=OUTPUT_PANEL,
+    )
+    logits: str | None = option(
+        None, "Where to save logits for ensembling (default: beside -o, .npz).", panel=OUTPUT_PANEL
+    )
+
+
+@dataclass(kw_only=True)
+class EvalConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder, CheckpointArg):
+    data: str | None = option(
+        None,
+        "Score every labelled row of this dataset (default: the run's validation split).",
+        argument=True,
+        panel=DATA_PANEL,
+    )
+    out: str | None = option(None, "Output folder (default: beside the checkpoint, eval_<name>/).", panel=OUTPUT_PANEL)
+
+
+@dataclass(kw_only=True)
+class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
+    data: str = option(
+        "data",
+        "Dataset folder whose test set the members predict (test.csv or test/, and sample_submission.csv).",
+        panel=DATA_PANEL,
+    )
+    members: list[str] = option(
+        help="Checkpoints (.pt), logits files from `artkit predict --logits` (.npz), or k-fold "
+        "run folders (their fold*/best.pt, and oof.csv for --fit-weights).",
+        argument=True,
+    )
+    out: str = option("submission.csv", "Submission file, in the test set's order.", short="-o", panel=OUTPUT_PANEL)
+    logits: str | None = option(
+        None, "Where to save the ensemble's logits (default: beside -o, .npz).", panel=OUTPUT_PANEL
+    )
+    mode: str = option(
+        "logit",
+        "How members are averaged: " + "; ".join(f"{k}: {v}" for k, v in ENSEMBLE_MODES.items()) + ".",
+        choices=tuple(ENSEMBLE_MODES),
+        panel=RUN_PANEL,
+    )
+    weights: list[float] | None = option(None, "Member weights, comma-separated, e.g. 2,1,1.", panel=RUN_PANEL, min=0)
+    fit_weights: bool = option(
+        False,
+        "Choose weights maximising out-of-fold macro-F1 of k-fold run members (coarse "
+        "grid, kept only if they win on held-out OOF halves).",
+        panel=RUN_PANEL,
+    )

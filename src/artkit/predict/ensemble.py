@@ -1,0 +1,339 @@
+"""``artkit ensemble``: average checkpoints, saved logits and k-fold runs into one submission."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from artkit.data.layout import LABEL_CANDIDATES, read_table
+from artkit.data.spec import Columns
+from artkit.engine.checkpoint import load_checkpoint
+from artkit.errors import ArtkitError
+from artkit.io import read_csv_text
+from artkit.metrics import softmax, summary_metrics
+from artkit.predict.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptions
+from artkit.predict.predict import logits_path_for
+from artkit.predict.runner import refuse_non_finite, run_checkpoint
+from artkit.predict.submission import (
+    load_logits,
+    load_test_table,
+    refuse_overwriting_inputs,
+    save_logits,
+    submission_columns,
+    write_submission,
+)
+from artkit.reporting import Reporter
+
+
+@dataclass(kw_only=True)
+class Member:
+    path: str
+    kind: str  # "checkpoint", "logits" or "kfold"
+    classes: list[str]
+    logits: np.ndarray  # aligned to the test ids and the ensemble's class order
+    oof: pd.DataFrame | None = None  # k-fold members: id, label, one probability column per class
+
+
+@dataclass(kw_only=True)
+class EnsembleResult:
+    submission: Path
+    logits: Path
+    rows: int
+    weights: list[float]
+    members: list[dict]  # path, kind, agreement, macro_f1 (when labels are known)
+    ensemble_macro_f1: float | None
+    label_source: str | None
+    fit_report: dict | None
+    ensemble_oof_macro_f1: float | None = None  # when every member is a k-fold run with oof.csv
+
+
+def combine(logits: list[np.ndarray], weights: np.ndarray, mode: str) -> np.ndarray:
+    """Weighted average in logit, probability or log-probability (geometric) space; returns logits."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    if mode == "logit":
+        return sum(wi * li for wi, li in zip(w, logits)).astype(np.float32)
+    if mode == "prob":
+        return np.log(np.clip(sum(wi * softmax(li) for wi, li in zip(w, logits)), 1e-12, None)).astype(np.float32)
+    if mode == "geometric":
+        return sum(wi * np.log(np.clip(softmax(li), 1e-12, None)) for wi, li in zip(w, logits)).astype(np.float32)
+    raise ArtkitError(f"unknown --mode '{mode}'", f"choose one of: {', '.join(ENSEMBLE_MODES)}")
+
+
+def _align_classes(path: str, classes: list[str], reference: list[str], logits: np.ndarray) -> np.ndarray:
+    if set(classes) != set(reference):
+        only_here = sorted(set(classes) - set(reference))
+        only_ref = sorted(set(reference) - set(classes))
+        raise ArtkitError(
+            f"{path} has a different class set from the first member: "
+            f"only in {path}: {only_here or 'none'}; only in the first: {only_ref or 'none'}",
+            "ensemble models trained on the same classes",
+        )
+    order = [classes.index(c) for c in reference]
+    return logits[:, order]
+
+
+def _align_ids(path: str, ids: list[str], test_ids: list[str], logits: np.ndarray) -> np.ndarray:
+    if ids == test_ids:
+        return logits
+    if len(ids) != len(test_ids) or set(ids) != set(test_ids):
+        missing = sorted(set(test_ids) - set(ids))[:3]
+        extra = sorted(set(ids) - set(test_ids))[:3]
+        raise ArtkitError(
+            f"the ids in {path} differ from the test set (missing: {missing or 'none'}; "
+            f"not in the test set: {extra or 'none'}; {len(ids)} vs {len(test_ids)} rows)",
+            "re-run `artkit predict --logits` on this test set",
+        )
+    position = {k: i for i, k in enumerate(ids)}
+    return logits[[position[k] for k in test_ids]]
+
+
+def _kfold_checkpoints(run: Path) -> list[Path]:
+    ckpts = sorted(
+        run.glob("fold*/best.pt"), key=lambda p: int(p.parent.name[4:]) if p.parent.name[4:].isdigit() else 0
+    )
+    if not ckpts:
+        raise ArtkitError(f"{run} has no fold*/best.pt", "pass checkpoints, logits files or a k-fold run folder")
+    return ckpts
+
+
+def _kfold_member(p: Path, paths: list[str], opts: InferenceOptions, reporter: Reporter | None):
+    parts, classes = [], None
+    for ck_path in _kfold_checkpoints(p):
+        ckpt = load_checkpoint(ck_path)
+        classes = classes or list(ckpt["classes"])
+        logits = run_checkpoint(ckpt, paths, opts, "predict", reporter, source=str(ck_path))
+        parts.append(_align_classes(str(ck_path), list(ckpt["classes"]), classes, logits))
+    oof = read_csv_text(p / "oof.csv") if (p / "oof.csv").exists() else None
+    return classes, np.mean(parts, axis=0).astype(np.float32), oof
+
+
+def load_member(
+    path: str, test: pd.DataFrame, reference: list[str] | None, opts: InferenceOptions, reporter: Reporter | None
+) -> Member:
+    """Logits of one member over the test set: computed (checkpoints, one model in memory at a time)
+    or read (logits files); a k-fold run folder is the logit mean of its fold checkpoints."""
+    p = Path(path)
+    test_ids, paths = test["id"].tolist(), test["path"].tolist()
+    oof = None
+    if p.is_dir():
+        kind = "kfold"
+        classes, logits, oof = _kfold_member(p, paths, opts, reporter)
+    elif p.suffix == ".npz":
+        kind = "logits"
+        ids, classes, logits = load_logits(p)
+        refuse_non_finite(logits, path)
+        logits = _align_ids(path, ids, test_ids, logits)
+    else:
+        kind = "checkpoint"
+        ckpt = load_checkpoint(p)
+        classes, logits = list(ckpt["classes"]), run_checkpoint(ckpt, paths, opts, "predict", reporter, source=path)
+    reference = reference or classes
+    return Member(
+        path=path, kind=kind, classes=reference, logits=_align_classes(path, classes, reference, logits), oof=oof
+    )
+
+
+# --------------------------------------------------------------------------- weight fitting
+
+
+def _simplex_grid(m: int, step: float) -> np.ndarray:
+    n = int(round(1 / step))
+    return np.array([c for c in itertools.product(range(n + 1), repeat=m) if sum(c) == n], dtype=np.float64) / n
+
+
+def _search_weights(probs: list[np.ndarray], y: np.ndarray, mode: str) -> np.ndarray:
+    """Best weights on a coarse simplex grid (step 0.1; 0.2 beyond four members): few enough
+    candidates that the choice cannot memorise the OOF rows."""
+    logits = [np.log(np.clip(p, 1e-12, None)) for p in probs]
+    grid = _simplex_grid(len(probs), 0.1 if len(probs) <= 4 else 0.2)
+    best_w, best_f1 = np.full(len(probs), 1 / len(probs)), -1.0
+    for w in grid:
+        f1 = summary_metrics(y, combine(logits, w, mode).argmax(1))["macro_f1"]
+        if f1 > best_f1 + 1e-12:
+            best_w, best_f1 = w, f1
+    return best_w
+
+
+def oof_arrays(members: list[Member], classes: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Labels and each member's out-of-fold probabilities (columns in ``classes`` order), rows aligned by id."""
+    ids = members[0].oof["id"].tolist()
+    for m in members[1:]:
+        if sorted(m.oof["id"]) != sorted(ids):
+            raise ArtkitError(
+                f"{m.path}/oof.csv covers other rows than {members[0].path}/oof.csv",
+                "combine out-of-fold predictions of k-fold runs on the same training data",
+            )
+    frames = [m.oof.set_index("id").loc[ids] for m in members]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in frames[0]["label"]])
+    return y, [f[classes].to_numpy(dtype=np.float64) for f in frames]
+
+
+def oof_macro_f1(y: np.ndarray, probs: list[np.ndarray], weights: np.ndarray, mode: str) -> float:
+    """Macro-F1 of the weighted combination of out-of-fold probabilities (log-probabilities stand in for
+    logits: they differ per row by a constant, which no averaging mode's argmax sees)."""
+    return summary_metrics(y, combine([np.log(np.clip(p, 1e-12, None)) for p in probs], weights, mode).argmax(1))[
+        "macro_f1"
+    ]
+
+
+def fit_weights(members: list[Member], classes: list[str], mode: str, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Weights maximising out-of-fold macro-F1, kept only if they also win on rows they were not fit on.
+
+    Guard: the OOF rows are split in two halves (stratified by label); weights fit on each half
+    are scored on the other. If those held-out scores do not beat equal weights on average, the
+    ensemble keeps equal weights.
+    """
+    if any(m.oof is None for m in members):
+        raise ArtkitError(
+            "--fit-weights needs every member to be a k-fold run folder with oof.csv",
+            "train members with `artkit train --folds K` and pass their run folders",
+        )
+    y, probs = oof_arrays(members, classes)
+    equal = np.full(len(members), 1 / len(members))
+
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        half[idx[: len(idx) // 2]] = True
+
+    def score(w, rows):
+        return oof_macro_f1(y[rows], [p[rows] for p in probs], w, mode)
+
+    held_fit, held_equal = [], []
+    for fit_rows, test_rows in ((half, ~half), (~half, half)):
+        w = _search_weights([p[fit_rows] for p in probs], y[fit_rows], mode)
+        held_fit.append(score(w, test_rows))
+        held_equal.append(score(equal, test_rows))
+    fitted = _search_weights(probs, y, mode)
+    everything = np.ones(len(y), dtype=bool)
+    use_fitted = float(np.mean(held_fit)) > float(np.mean(held_equal))
+    report = {
+        "fitted_weights": fitted.round(3).tolist(),
+        "oof_macro_f1_fitted": score(fitted, everything),
+        "oof_macro_f1_equal": score(equal, everything),
+        "heldout_macro_f1_fitted": float(np.mean(held_fit)),
+        "heldout_macro_f1_equal": float(np.mean(held_equal)),
+        "used": "fitted" if use_fitted else "equal",
+    }
+    return (fitted if use_fitted else equal), report
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def check_members(cfg: EnsembleConfig) -> None:
+    if not cfg.members:
+        raise ArtkitError("no members given", "pass checkpoints (.pt), logits files (.npz) or k-fold run folders")
+    if cfg.weights is not None and len(cfg.weights) != len(cfg.members):
+        raise ArtkitError(f"--weights has {len(cfg.weights)} values for {len(cfg.members)} members")
+    if cfg.weights is not None and sum(cfg.weights) <= 0:
+        raise ArtkitError("--weights must not all be zero")
+    if cfg.weights is not None and cfg.fit_weights:
+        raise ArtkitError("give either --weights or --fit-weights, not both")
+    for m in cfg.members:
+        if not Path(m).exists():
+            raise ArtkitError(f"member not found: {m}")
+    default_npz = [str(Path(m).with_suffix(".npz")) for m in cfg.members]
+    refuse_overwriting_inputs(
+        [cfg.out, logits_path_for(cfg.out, cfg.logits)],
+        [*cfg.members, *default_npz, cfg.csv, Path(cfg.data) / "test.csv"],
+    )
+
+
+def member_rows(
+    members: list[Member], weights: np.ndarray, pred: np.ndarray, y: np.ndarray | None, classes: list[str]
+) -> list[dict]:
+    """Per member: weight, agreement with the ensemble, and macro-F1 (on labelled rows, else out-of-fold)."""
+    index = {c: i for i, c in enumerate(classes)}
+    rows = []
+    for m, w in zip(members, weights):
+        row = {
+            "path": m.path,
+            "kind": m.kind,
+            "weight": float(w),
+            "agreement": float((m.logits.argmax(1) == pred).mean()) if len(pred) else float("nan"),
+        }
+        if y is not None:
+            row["macro_f1"] = summary_metrics(y, m.logits.argmax(1))["macro_f1"]
+        elif m.oof is not None:
+            oof_y = np.array([index[v] for v in m.oof["label"]])
+            row["oof_macro_f1"] = summary_metrics(oof_y, m.oof[classes].to_numpy(dtype=np.float64).argmax(1))[
+                "macro_f1"
+            ]
+        rows.append(row)
+    return rows
+
+
+def _ensemble_oof_f1(members: list[Member], classes: list[str], weights: np.ndarray, mode: str) -> float | None:
+    if not all(m.oof is not None for m in members):
+        return None
+    try:
+        return oof_macro_f1(*oof_arrays(members, classes), weights, mode)
+    except ArtkitError:
+        return None  # runs over different rows have no common OOF score; the ensemble itself is fine
+
+
+def _labels(test: pd.DataFrame, label_col: str | None, classes: list[str]) -> np.ndarray | None:
+    if label_col is None:
+        return None
+    unknown = sorted(set(test["label"]) - set(classes))
+    if unknown:
+        raise ArtkitError(f"labels not among the members' classes: {', '.join(unknown[:5])}")
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in test["label"]])
+
+
+def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> EnsembleResult:
+    check_members(cfg)
+    test, source, label_col = _test_rows(cfg)
+    members: list[Member] = []
+    for i, path in enumerate(cfg.members, 1):
+        if reporter:
+            reporter.message(f"member {i}/{len(cfg.members)}: {path}")
+        members.append(load_member(path, test, members[0].classes if members else None, cfg, reporter))
+    classes = members[0].classes
+    fit_report = None
+    if cfg.fit_weights:
+        weights, fit_report = fit_weights(members, classes, cfg.mode)
+    else:
+        weights = np.asarray(cfg.weights if cfg.weights is not None else [1.0] * len(members), dtype=np.float64)
+    weights = weights / weights.sum()
+    ens = combine([m.logits for m in members], weights, cfg.mode)
+    pred = ens.argmax(1)
+    y = _labels(test, label_col, classes)
+    ids = test["id"].tolist()
+    id_col, label_name = submission_columns(source, None, ids) if y is None else ("id", label_col)
+    logits_path = logits_path_for(cfg.out, cfg.logits)
+    save_logits(logits_path, ids, classes, ens)
+    write_submission(Path(cfg.out), ids, [classes[i] for i in pred], id_col, label_name)
+    return EnsembleResult(
+        submission=Path(cfg.out),
+        logits=logits_path,
+        rows=len(ids),
+        weights=weights.round(4).tolist(),
+        members=member_rows(members, weights, pred, y, classes),
+        ensemble_macro_f1=summary_metrics(y, pred)["macro_f1"] if y is not None else None,
+        label_source=cfg.csv if y is not None else None,
+        fit_report=fit_report,
+        ensemble_oof_macro_f1=None if y is not None else _ensemble_oof_f1(members, classes, weights, cfg.mode),
+    )
+
+
+def _test_rows(cfg: EnsembleConfig) -> tuple[pd.DataFrame, object, str | None]:
+    """Test rows in order, the dataset they came from, and the label column when ``--csv`` is labelled
+    (then members and the ensemble are scored on it)."""
+    if cfg.csv:
+        cols = list(read_csv_text(cfg.csv).columns)
+        label_col = cfg.label_col if cfg.label_col in cols else next((c for c in LABEL_CANDIDATES if c in cols), None)
+        if label_col is not None:
+            read = read_table(cfg.csv, Columns(id=cfg.id_col, image=cfg.image_col, label=label_col), True)
+            return read.table, None, label_col
+    table, source = load_test_table(cfg.data, cfg.csv, cfg.columns)
+    return table, source, None

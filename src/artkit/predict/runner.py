@@ -1,0 +1,85 @@
+"""Running a checkpoint over a list of images: shared by predict, eval and ensemble."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from artkit.errors import ArtkitError
+from artkit.predict.config import InferenceOptions
+from artkit.reporting import Reporter
+
+
+def check_tta(ckpt: dict[str, Any], tta: str, model) -> None:
+    """Refuse views that change the input size for models that take one size only (ViTs)."""
+    from artkit.predict.tta import resizes
+
+    fixed = getattr(getattr(model, "patch_embed", None), "strict_img_size", False)
+    if resizes(tta) and fixed:
+        raise ArtkitError(
+            f"{ckpt['model']} takes a fixed input size ({ckpt['img_size']} px), so --tta multi-scale "
+            "does not apply to it",
+            "use hflip or five-crop",
+        )
+
+
+def run_checkpoint(
+    ckpt: dict[str, Any],
+    paths: list[str],
+    opts: InferenceOptions,
+    stage: str = "predict",
+    reporter: Reporter | None = None,
+    source: str = "checkpoint",
+) -> np.ndarray:
+    """Float32 logits of ``ckpt``'s model for every image of ``paths``, in order.
+
+    ``stage`` 'predict' resizes the image as it is; 'val' applies the run's validation view
+    (e.g. the centre-quarter crop of the ``crop`` preset), as during training.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from artkit.data.dataset import ImageTable
+    from artkit.data.transforms import create_transform, get_preset
+    from artkit.engine.checkpoint import model_from_checkpoint
+    from artkit.engine.device import Runtime
+    from artkit.engine.loop import predict_logits
+    from artkit.predict.tta import build_views
+    from artkit.system import default_workers
+
+    views = build_views(opts.tta)
+    rt = Runtime.create(opts.device, opts.amp)
+    aug = ckpt["config"].get("aug", "none")
+    size = ckpt["img_size"]
+    transform = create_transform(aug, size, tuple(ckpt["mean"]), tuple(ckpt["std"]), stage)
+    decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
+    workers = default_workers() if opts.workers is None else opts.workers
+    loader = DataLoader(
+        ImageTable(paths, None, transform, decode),
+        batch_size=opts.batch_size,
+        num_workers=workers,
+        pin_memory=rt.pin_memory,
+    )
+    model = rt.prepare(model_from_checkpoint(ckpt, source))
+    check_tta(ckpt, opts.tta, model)
+    on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
+    try:
+        logits, _ = predict_logits(model, loader, rt, views, on_step)
+    except torch.cuda.OutOfMemoryError:
+        raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
+    finally:
+        del model
+    refuse_non_finite(logits, source)
+    return logits
+
+
+def refuse_non_finite(logits: np.ndarray, source: str) -> None:
+    """NaN or inf logits make an arbitrary (usually one-class) prediction: never write one silently."""
+    if logits.size and not np.isfinite(logits).all():
+        rows = int((~np.isfinite(logits)).any(axis=1).sum())
+        raise ArtkitError(
+            f"{source} gives non-finite (NaN or inf) logits for {rows} of {len(logits)} images",
+            "the model diverged or the file is damaged: use another checkpoint (e.g. an earlier "
+            "epoch), or retrain with a lower --lr",
+        )

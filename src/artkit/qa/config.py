@@ -1,0 +1,77 @@
+"""Options of ``artkit eda`` and ``artkit clean``, each written once (see :mod:`artkit.configs`), and the
+names of the issues ``clean`` finds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from artkit.configs import option
+from artkit.data.spec import ColumnNames, DataFolder, Tables
+
+SCAN_PANEL, OUTPUT_PANEL = "Scan", "Output"
+ISSUES = {
+    "unreadable": "missing, empty, truncated or not an image",
+    "too-large": "more pixels than Pillow's decompression-bomb limit",
+    "empty-label": "the label cell is empty",
+    "duplicate-id": "an id on several rows",
+    "exact-duplicate": "the same pixels as another training image",
+    "conflicting-labels": "an exact or near duplicate with another label",
+    "near-duplicate": "looks like another training image",
+    "train-test-leak": "a training image that is also in the test set",
+    "label-issue": "the out-of-fold model doubts the label (--oof)",
+    "grayscale": "no colour",
+    "tiny": "a side below --min-size",
+}
+DEFAULT_DROP = ["unreadable", "too-large", "empty-label", "duplicate-id", "exact-duplicate", "conflicting-labels"]
+DROP_WORDS = {"none": "keep every row", "all": "drop every issue"}
+
+
+@dataclass(kw_only=True)
+class ScanOptions:
+    """How images are scanned: shared by eda and clean."""
+
+    workers: int | None = option(
+        None, "Decoding processes (default: one per CPU core, at most 8).", short="-w", panel=SCAN_PANEL, min=1
+    )
+    near_threshold: int = option(
+        8,
+        "pHash Hamming distance (of 64 bits) for near duplicates and train-test leaks; 0 = only visually identical.",
+        panel=SCAN_PANEL,
+        min=0,
+        max=64,
+    )
+    min_size: int = option(
+        32, "Images whose smaller side is below this many pixels count as tiny.", panel=SCAN_PANEL, min=0
+    )
+    cache: bool = option(
+        True,
+        "Reuse the facts of images scanned before (cache in $ARTKIT_CACHE_DIR, default "
+        "~/.cache/artkit); --no-cache decodes every image again.",
+        negatable=True,
+        panel=SCAN_PANEL,
+    )
+
+
+@dataclass(kw_only=True)
+class EdaConfig(ScanOptions, ColumnNames, Tables, DataFolder):
+    out: str = option("eda", "Output folder for report.html, eda.json and the PNGs.", panel=OUTPUT_PANEL)
+    min_count: int = option(30, "Name the classes with fewer training images than this.", panel=OUTPUT_PANEL, min=0)
+    per_class: int = option(5, "Images per class on the contact sheet.", panel=OUTPUT_PANEL, min=0, max=50)
+
+
+@dataclass(kw_only=True)
+class CleanConfig(ScanOptions, ColumnNames, Tables, DataFolder):
+    out: str = option("clean", "Output folder for issues.csv, train_clean.csv, flagged.png.", panel=OUTPUT_PANEL)
+    drop: list[str] = option(
+        help="Issues whose rows train_clean.csv leaves out, comma-separated, or none / all. "
+        "Issues: " + ", ".join(ISSUES) + ".",
+        factory=lambda: list(DEFAULT_DROP),
+        panel=OUTPUT_PANEL,
+        choices=lambda: [*ISSUES, *DROP_WORDS],
+    )
+    fix: str | None = option(None, "CSV id,label of relabels to apply to train_clean.csv.", panel=OUTPUT_PANEL)
+    oof: str | None = option(
+        None,
+        "Out-of-fold probabilities (id,label,<one column per class>) from k-fold training: finds label-issue rows.",
+        panel=OUTPUT_PANEL,
+    )

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from artkit.engine.checkpoint import ModelMeta, load_checkpoint, make_checkpoint, model_from_checkpoint
+from artkit.errors import ArtkitError
+from artkit.io import save_torch
+from artkit.models.factory import create_model
+
+
+def _ckpt(model):
+    meta = ModelMeta(
+        model_name="test_efficientnet",
+        classes=["Albrecht Dürer", "b", "c"],
+        img_size=32,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        config={"aug": "light", "epochs": 2, "clip_grad": None},
+    )
+    return make_checkpoint(meta, model.state_dict(), {"val_macro_f1": 0.5}, 2)
+
+
+def test_round_trip_with_weights_only(tmp_path: Path):
+    model = create_model("test_efficientnet", 3)
+    save_torch(_ckpt(model), tmp_path / "best.pt")
+    raw = torch.load(tmp_path / "best.pt", weights_only=True)  # plain tensors and values only
+    assert raw["classes"][0] == "Albrecht Dürer" and raw["img_size"] == 32
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    rebuilt = model_from_checkpoint(ckpt)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    assert torch.allclose(model(x), rebuilt(x))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+class Evil:
+    pass
+
+
+def test_pickled_objects_are_refused(tmp_path: Path):
+    torch.save({"format": "artkit-checkpoint", "obj": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ArtkitError, match="pickled"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_non_artkit_and_missing_files(tmp_path: Path):
+    torch.save({"w": torch.zeros(1)}, tmp_path / "plain.pt")
+    with pytest.raises(ArtkitError, match="not an artkit checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
+    with pytest.raises(ArtkitError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    with pytest.raises(ArtkitError):
+        load_checkpoint(tmp_path / "junk.pt")

@@ -1,0 +1,33 @@
+"""Optimiser and schedule construction."""
+
+import pytest
+
+from artkit.engine.config import TrainConfig
+from artkit.engine.optim import build_optimizer, build_scheduler
+from artkit.engine.trainer import validate_config
+from artkit.errors import ArtkitError
+from artkit.models.factory import create_model
+
+
+def _lr_of(optimizer, model, name):
+    param = dict(model.named_parameters())[name]
+    return next(g["lr"] for g in optimizer.param_groups if any(p is param for p in g["params"]))
+
+
+def test_layer_decay_gives_the_classifier_the_full_lr_and_earlier_layers_less():
+    model = create_model("test_efficientnet", 3)
+    cfg = TrainConfig(lr=1e-3, layer_decay=0.5, warmup_epochs=0, epochs=2)
+    opt = build_optimizer(cfg, model)
+    sched = build_scheduler(cfg, opt, updates_per_epoch=10)
+    sched.step_update(1)
+    head, stem = _lr_of(opt, model, "classifier.weight"), _lr_of(opt, model, "conv_stem.weight")
+    assert head == pytest.approx(max(g["lr"] for g in opt.param_groups))
+    assert stem < head * 0.5  # at least one decay step between stem and classifier
+
+    plain = build_optimizer(TrainConfig(lr=1e-3), model)
+    assert len({g["lr"] for g in plain.param_groups}) == 1
+
+
+def test_layer_decay_out_of_range_is_a_clear_error():
+    with pytest.raises(ArtkitError, match="--layer-decay"):
+        validate_config(TrainConfig(layer_decay=1.5))

@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+
+from artkit.metrics import softmax
+from artkit.predict.ensemble import Member, combine, fit_weights
+
+
+def test_combine_modes():
+    a = np.array([[2.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    b = np.array([[0.0, 1.0], [0.0, 3.0]], dtype=np.float32)
+    assert np.allclose(combine([a, b], np.array([1, 1]), "logit"), (a + b) / 2)
+    assert np.allclose(combine([a, a], np.array([3, 1]), "logit"), a)
+    prob = np.exp(combine([a, b], np.array([1, 1]), "prob"))
+    assert np.allclose(prob, (softmax(a) + softmax(b)) / 2, atol=1e-6)
+    geo = combine([a, b], np.array([1, 0]), "geometric")
+    assert np.allclose(softmax(geo), softmax(a), atol=1e-6)
+
+
+def _member(name, probs, labels, classes):
+    frame = pd.DataFrame(probs, columns=classes)
+    frame.insert(0, "label", labels)
+    frame.insert(0, "id", [str(i) for i in range(len(labels))])
+    return Member(path=name, kind="kfold", classes=classes, logits=np.zeros((1, len(classes)), np.float32), oof=frame)
+
+
+def test_fit_weights_prefers_the_good_member_and_guards_against_noise():
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+    y = rng.integers(0, 3, 300)
+    good = np.eye(3)[y] * 0.8 + 0.2 / 3
+    noise = rng.dirichlet(np.ones(3), 300)
+    labels = [classes[i] for i in y]
+    w, report = fit_weights(
+        [_member("good", good, labels, classes), _member("noise", noise, labels, classes)], classes, "logit"
+    )
+    assert report["oof_macro_f1_fitted"] >= report["oof_macro_f1_equal"]
+    assert w[0] >= w[1]
+
+
+def test_fit_weights_keeps_equal_weights_when_fitting_only_memorises_the_oof_rows():
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+    y = rng.integers(0, 3, 300)
+    labels = [classes[i] for i in y]
+    # two useless members: some weights score higher on all OOF rows by chance, but not on held-out halves
+    n1, n2 = rng.dirichlet(np.ones(3), 300), rng.dirichlet(np.ones(3), 300)
+    w, report = fit_weights([_member("n1", n1, labels, classes), _member("n2", n2, labels, classes)], classes, "logit")
+    assert report["oof_macro_f1_fitted"] > report["oof_macro_f1_equal"]
+    assert report["heldout_macro_f1_fitted"] <= report["heldout_macro_f1_equal"]
+    assert report["used"] == "equal" and np.allclose(w, [0.5, 0.5])
+    # identical members: no weighting can win anywhere, so equal weights stay
+    w, report = fit_weights([_member("n1", n1, labels, classes), _member("n1b", n1, labels, classes)], classes, "prob")
+    assert report["used"] == "equal" and np.allclose(w, [0.5, 0.5])
+
+
+def test_oof_score_of_an_ensemble_uses_the_weights():
+    from artkit.predict.ensemble import oof_arrays, oof_macro_f1
+
+    classes = ["a", "b"]
+    labels = ["a", "b", "a", "b"]
+    right = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    wrong = right[:, ::-1].copy()  # wrong on every row
+    members = [_member("right", right, labels, classes), _member("wrong", wrong, labels, classes)]
+    members[1].oof = members[1].oof.iloc[::-1]  # rows are matched by id, not position
+    y, probs = oof_arrays(members, classes)
+    assert oof_macro_f1(y, probs, np.array([1.0, 0.0]), "logit") == 1.0
+    assert oof_macro_f1(y, probs, np.array([0.0, 1.0]), "logit") == 0.0
