@@ -38,7 +38,7 @@ def run_cli(args: list[str], cache: Path) -> float:
 
 
 def scan_once(paths: list[str], workers: int, executor: str, cache: Path, full_decode: bool = False) -> float:
-    import artkit.scan as scan
+    import artkit.qa.scan as scan
 
     saved = scan.THUMB_MIN_SIDE
     scan.THUMB_MIN_SIDE = 0 if full_decode else saved  # 0: load_image decodes at full size
@@ -58,10 +58,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported")
     args = ap.parse_args()
 
-    from artkit.scan import load_inputs
+    from artkit.data.layout import discover
 
     load_before = os.getloadavg()[0]
-    inputs = load_inputs(args.data)
+    inputs = discover(args.data, tolerant=True)
     paths = inputs.train["path"].tolist() + (inputs.test["path"].tolist() if inputs.test is not None else [])
     existing = sum(1 for p in set(paths) if p and os.path.exists(p))
     work = Path(tempfile.mkdtemp(prefix="artkit-bench-"))

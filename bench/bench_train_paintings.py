@@ -214,14 +214,15 @@ def _loader(paths: list[str], model_name: str, img_size: int, mean, std, batch_s
     from torch.utils.data import DataLoader
 
     from artkit.data.dataset import ImageTable
-    from artkit.transforms import create_transform
+    from artkit.data.transforms import create_transform
 
     transform = create_transform("none", img_size, tuple(mean), tuple(std), "predict")
     return DataLoader(ImageTable(paths, None, transform, img_size), batch_size=batch_size, num_workers=workers)
 
 
 def backbone(model_name: str, weights: Path, num_classes: int = 0):
-    from artkit.models import create_model, load_weights, model_data_config
+    from artkit.models.factory import create_model, model_data_config
+    from artkit.models.weights import load_weights
 
     model = create_model(model_name, num_classes)
     report = load_weights(model, weights)

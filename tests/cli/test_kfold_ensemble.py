@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from artkit.predict.ensemble import combine
+
 from helpers import TINY, artkit
 
 runner = CliRunner()
@@ -65,8 +67,18 @@ def test_fold_ensemble_and_equivalences(kfold_run, tmp_path: Path):
     artkit("ensemble", run, "--data", data, "-o", tmp_path / "dir.csv")
     assert pd.read_csv(tmp_path / "dir.csv").equals(sub)
 
+    artkit("predict", ckpts[2], "--data", data, "-o", tmp_path / "p2.csv")
+    members = []
+    for k in range(3):
+        with np.load(tmp_path / f"p{k}.npz") as z:
+            members.append(z["logits"])
     for mode in ("prob", "geometric"):
         artkit("ensemble", *ckpts, "--data", data, "-o", tmp_path / f"{mode}.csv", "--mode", mode, "--weights", "2,1,1")
+        expected = combine(members, np.array([2.0, 1.0, 1.0]), mode)
+        with np.load(tmp_path / f"{mode}.npz") as z:
+            assert np.allclose(z["logits"], expected, atol=1e-5), mode
+            written = pd.read_csv(tmp_path / f"{mode}.csv", dtype=str)
+            assert written["artist"].tolist() == [str(z["classes"][i]) for i in expected.argmax(1)]
 
 
 def test_ensemble_refusals_without_traceback(kfold_run, tmp_path: Path):
@@ -110,9 +122,19 @@ def test_ensemble_refusals_without_traceback(kfold_run, tmp_path: Path):
 def test_tta_views_in_predict_and_ensemble(kfold_run, tmp_path: Path):
     data, run = kfold_run
     ck = run / "fold0" / "best.pt"
+    artkit("predict", ck, "--data", data, "-o", tmp_path / "plain.csv")
+    with np.load(tmp_path / "plain.npz") as z:
+        plain = z["logits"]
+    test_ids = pd.read_csv(data / "test.csv", dtype=str)["id"].tolist()
     for tta in ("vflip", "five-crop", "multi-scale", "hflip,five-crop"):
         artkit("predict", ck, "--data", data, "-o", tmp_path / "t.csv", "--tta", tta)
+        assert pd.read_csv(tmp_path / "t.csv", dtype=str)["id"].tolist() == test_ids
+        with np.load(tmp_path / "t.npz") as z:
+            assert z["logits"].shape == plain.shape and not np.allclose(z["logits"], plain), tta  # views were used
+    artkit("predict", ck, "--data", data, "-o", tmp_path / "h.csv", "--tta", "hflip")
     artkit("ensemble", ck, "--data", data, "-o", tmp_path / "e.csv", "--tta", "hflip")
+    with np.load(tmp_path / "h.npz") as a, np.load(tmp_path / "e.npz") as b:
+        assert np.allclose(a["logits"], b["logits"], atol=1e-5)  # ensemble passes --tta to its members
     r = artkit("predict", ck, "--data", data, "--tta", "rotate", ok=False)
     assert r.exit_code == 2 and "rotate" in r.output
 

@@ -44,5 +44,9 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path):
 
 
 def test_data_config_comes_from_the_model():
-    cfg = model_data_config(create_model("test_efficientnet", 3), img_size=48)
-    assert cfg.img_size == 48 and len(cfg.mean) == 3 and cfg.std[0] > 0
+    model = create_model("test_efficientnet", 3)
+    pretrained = model.pretrained_cfg
+    default = model_data_config(model)
+    assert default.img_size == pretrained["input_size"][-1] != 48  # the model's own size when none is given
+    assert default.mean == list(pretrained["mean"]) and default.std == list(pretrained["std"])
+    assert model_data_config(model, img_size=48).img_size == 48  # an explicit size wins

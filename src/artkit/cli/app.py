@@ -47,10 +47,12 @@ def _root(
     """Image-classification competition toolkit: eda → clean → train → eval → predict → ensemble."""
 
 
-T = TypeVar("T")
+Result = TypeVar("Result")
 
 
-def run_core(fn: Callable[..., T], *args: Any, interrupted: Callable[[], str] | None = None, **kwargs: Any) -> T:
+def run_core(
+    fn: Callable[..., Result], *args: Any, interrupted: Callable[[], str] | None = None, **kwargs: Any
+) -> Result:
     """Call a core function; a user-caused error becomes one clear message and exit code 2.
     ``interrupted`` is what Ctrl-C prints (how to continue)."""
     from artkit.errors import ArtkitError, unwrap_worker_traceback, user_message

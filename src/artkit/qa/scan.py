@@ -72,7 +72,7 @@ _EMPTY_ROW = {
 COLUMNS = list(_EMPTY_ROW)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScanResult:
     """One row per input path (same order, duplicates repeated), plus what the scan cost."""
 
@@ -376,7 +376,7 @@ def scan_images(
         cache.close()
     table = pd.DataFrame([results[p] for p in paths], columns=COLUMNS)
     return ScanResult(
-        table, cache_hits=hits, decoded=decoded, seconds=time.perf_counter() - start, cache_path=cache_path
+        table=table, cache_hits=hits, decoded=decoded, seconds=time.perf_counter() - start, cache_path=cache_path
     )
 
 

@@ -1,0 +1,82 @@
+"""The engine's loops and bookkeeping objects, without the rest of a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from artkit.engine.device import Runtime
+from artkit.engine.loop import NonFiniteLoss, TrainParts, predict_logits, train_one_epoch
+from artkit.engine.stopping import EarlyStopping
+from artkit.models.losses import create_loss
+
+CPU = Runtime(device=torch.device("cpu"))
+
+
+def _batches(n: int, batch: int = 4, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 8, 8, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(3 * 8 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x.flatten(1))
+
+
+def _parts(model: nn.Module, lr: float = 0.1, grad_accum: int = 1) -> TrainParts:
+    return TrainParts(
+        model=model,
+        criterion=create_loss("ce"),
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        grad_accum=grad_accum,
+    )
+
+
+def test_one_update_per_grad_accum_steps_and_the_loss_falls():
+    torch.manual_seed(0)
+    model = Tiny()
+    data = _batches(32)
+    stats = train_one_epoch(_parts(model, grad_accum=3), data, CPU, num_updates=10)
+    assert stats.num_updates == 10 + 3  # 8 batches: updates after 3, 6 and the last
+    losses = [train_one_epoch(_parts(model), data, CPU, 0).loss for _ in range(5)]
+    assert losses[-1] < stats.loss and losses == sorted(losses, reverse=True)
+
+
+def test_a_nan_loss_stops_the_epoch():
+    model = Tiny()
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLoss, match="loss became nan"):
+        train_one_epoch(_parts(model), _batches(8), CPU, 0)
+
+
+def test_predict_keeps_order_and_averages_views():
+    model = Tiny().eval()
+    data = _batches(10, batch=3)
+    logits, targets = predict_logits(model, data, CPU)
+    x = torch.cat([b[0] for b in data])
+    with torch.no_grad():
+        assert np.allclose(logits, model(x).numpy(), atol=1e-6)
+        flipped = model(x.flip(-1)).numpy()
+    assert targets.tolist() == torch.cat([b[1] for b in data]).tolist()
+    both, _ = predict_logits(model, data, CPU, views=[lambda t: t, lambda t: t.flip(-1)])
+    assert np.allclose(both, (logits + flipped) / 2, atol=1e-6)
+
+
+def test_early_stopping_tracks_the_best_and_never_picks_a_non_finite_score():
+    stop = EarlyStopping(mode="max", patience=2)
+    assert stop.update(1, 0.5) and not stop.update(2, float("nan")) and stop.best_epoch == 1
+    assert not stop.should_stop and not stop.update(3, 0.4) and stop.should_stop
+    low = EarlyStopping(mode="min")
+    assert low.update(1, 2.0) and low.update(2, 1.0) and not low.update(3, 1.5) and not low.should_stop
+    resumed = EarlyStopping(mode="min")
+    resumed.load_state(low.state())
+    assert (resumed.best_score, resumed.best_epoch, resumed.bad_epochs) == (1.0, 2, 1)
