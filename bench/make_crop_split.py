@@ -6,6 +6,7 @@ Reads ``DATA/train.csv`` (id,img_path,artist) and writes
 
 - ``OUT/train.csv``: the 80 % to train on, same columns, img_path absolute (original images);
 - ``OUT/holdout_full.csv``: the held-out 20 %, uncropped (absolute paths), for reference;
+- ``OUT/test.csv``: the same crops without labels, as a competition's test set;
 - ``OUT/holdout_crops.csv`` + ``OUT/crops/<id>.jpg``: for every held-out painting one random crop
   of half of each side (a quarter of the area) at half resolution, so a 256x256 painting gives
   a 128x128 crop stored as 64x64, like Dacon's test images.
@@ -64,7 +65,10 @@ def make_split(data: str | Path, out: str | Path, seed: int = 0, holdout: float 
     train[["id", "img_path", "artist"]].to_csv(out / "train.csv", index=False)
     hold[["id", "img_path", "artist"]].to_csv(out / "holdout_full.csv", index=False)
 
-    write_quarter_crops(hold, crops_dir, seed, quality).to_csv(out / "holdout_crops.csv", index=False)
+    crops = write_quarter_crops(hold, crops_dir, seed, quality)
+    crops.to_csv(out / "holdout_crops.csv", index=False)
+    # the unlabelled test set of a competition folder: what `--aug auto` and `artkit predict` see
+    crops[["id", "img_path"]].to_csv(out / "test.csv", index=False)
     return {
         "train": len(train),
         "holdout": len(hold),

@@ -143,6 +143,10 @@ def coerce(info: OptionInfo, value: Any, source: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         raise _type_error(info, value, source, "text")
+    if base is dict:
+        if not isinstance(value, dict):
+            raise _type_error(info, value, source, "a mapping")
+        return {str(k): str(v) for k, v in value.items()}
     if base is list:
         items = split_list(value) if isinstance(value, str) else value
         if not isinstance(items, list | tuple):

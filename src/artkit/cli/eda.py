@@ -21,6 +21,11 @@ def eda_command(cfg: EdaConfig, explicit: set[str]) -> None:
         console.print(f"[dim]note: {note}[/]")
     console.print(f"\n[bold green]report[/]: {r.report_html}")
     console.print(f"  also in {r.out}: eda.json, class_counts.png, hist_*.png, contact_sheet.png")
+    rec = r.data["recommended"]
+    chosen = ", ".join(f"{k} {v}" for k, v in rec["options"].items() if k in rec["reasons"] and k != "data")
+    console.print(f"[bold]recommended[/]: {chosen} → artkit train --config {r.out / rec['file']}")
+    for note in rec["notes"]:
+        console.print(f"  [yellow]before training:[/] {note}", soft_wrap=True)
 
 
 def _print_summary(d: dict) -> None:

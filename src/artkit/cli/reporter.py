@@ -39,11 +39,16 @@ class RichReporter(Reporter):
             f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
             f"device {info['device']}, amp {info['amp']}"
         )
+        for option, why in (info.get("chosen") or {}).items():
+            console.print(f"  --{option} auto → {why}", soft_wrap=True)
+        if info.get("time"):
+            console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
         if info["skipped_bad"]:
             console.print(f"  [yellow]skipping {info['skipped_bad']} unreadable image(s)[/]")
         self.header_shown = False
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
         if not self.header_shown:
             console.print(f"[bold]{_HEADER}[/]")
             self.header_shown = True

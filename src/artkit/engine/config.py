@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from artkit.configs import option
 from artkit.data.sampler import SAMPLERS
-from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder
+from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.transforms import aug_names
 from artkit.engine.optim import OPTIMIZERS, SCHEDULERS
 from artkit.errors import ArtkitError
 from artkit.models.losses import CLASS_WEIGHTS, LOSSES
 
+AUTO = "auto"  # an option value that artkit resolves from the data (artkit.engine.auto)
 MODEL_PANEL, LOSS_PANEL, OPTIM_PANEL, HARDWARE_PANEL, RUN_PANEL = "Model", "Loss", "Optimisation", "Hardware", "Run"
 AMP_MODES = {
     "auto": "bf16 where the GPU has it, else fp16; off on CPU",
@@ -29,17 +30,7 @@ WORKERS_HELP = "Data-loading processes (default: one per CPU core, at most 8)."
 
 
 @dataclass(kw_only=True)
-class TrainTable:
-    train_csv: str | None = option(
-        None,
-        "Labelled CSV (id,img_path,label) instead of DATA/train.csv, e.g. "
-        "clean/train_clean.csv; image paths are relative to the CSV.",
-        panel=DATA_PANEL,
-    )
-
-
-@dataclass(kw_only=True)
-class TrainConfig(ColumnNames, TrainTable, DataFolder):
+class TrainConfig(ColumnNames, Tables, DataFolder):
     """Every option of ``artkit train``; saved whole to ``config.yaml`` in the run directory."""
 
     val_fraction: float = option(
@@ -60,18 +51,28 @@ class TrainConfig(ColumnNames, TrainTable, DataFolder):
     )
     sampler: str = option(
         "none",
-        "Class sampling: " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()) + ".",
+        "Class sampling: auto (sqrt when the largest class has 3x the rows of the "
+        "smallest, else none); " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()) + ".",
         panel=DATA_PANEL,
-        choices=tuple(SAMPLERS),
+        choices=lambda: [AUTO, *SAMPLERS],
     )
     aug: str = option(
         "light",
-        "Augmentation preset (none, light, crop, strong): crop trains on quarter-image crops like Dacon's test set.",
+        "Augmentation preset: auto (crop when the test images are much smaller than the "
+        "training images, as crops are, else light); none; light; crop (quarter-image crops "
+        "like Dacon's test set); strong.",
         panel=DATA_PANEL,
-        choices=aug_names,
+        choices=lambda: [AUTO, *aug_names()],
     )
     img_size: int | None = option(
         None, "Input size in pixels (default: the model's pretrained size).", panel=DATA_PANEL, min=8
+    )
+    img_size_start: int | None = option(
+        None,
+        "Progressive resizing: the first epoch trains at this size, growing "
+        "linearly to --img-size by the last (validation always at --img-size).",
+        panel=DATA_PANEL,
+        min=8,
     )
     mixup: float = option(0.0, "Mixup alpha (0 = off).", panel=DATA_PANEL, min=0)
     cutmix: float = option(0.0, "CutMix alpha (0 = off), e.g. 1.0.", panel=DATA_PANEL, min=0)
@@ -147,6 +148,15 @@ class TrainConfig(ColumnNames, TrainTable, DataFolder):
     epochs: int = option(
         10, "Number of epochs (with --resume: the new total).", short="-e", panel=OPTIM_PANEL, min=1, resumable=True
     )
+    time: str | None = option(
+        None,
+        "Time budget instead of --epochs, e.g. 30m or 2h: the first steps measure the "
+        "epoch time, the run does as many epochs as fit and its learning-rate schedule ends "
+        "with them. With --folds the budget is for all folds together; with --resume, for "
+        "what is left.",
+        panel=OPTIM_PANEL,
+        resumable=True,
+    )
     batch_size: int = option(32, "Images per step.", short="-b", panel=OPTIM_PANEL, min=1)
     grad_accum: int = option(
         1, "Accumulate gradients over N steps (effective batch = N x batch size).", panel=OPTIM_PANEL, min=1
@@ -188,6 +198,7 @@ class TrainConfig(ColumnNames, TrainTable, DataFolder):
         panel=RUN_PANEL,
         resumable=True,
     )
+    chosen: dict[str, str] | None = option(None, "What the auto options chose, and why (written by artkit).", cli=False)
 
 
 def check_train_config(cfg: TrainConfig) -> None:
@@ -215,7 +226,30 @@ def check_train_config(cfg: TrainConfig) -> None:
             f"--min-lr ({cfg.min_lr:g}) must be below --lr ({cfg.lr:g}), or the rate would rise",
             "lower --min-lr",
         ),
+        (
+            cfg.img_size_start is None or cfg.img_size is None or cfg.img_size_start <= cfg.img_size,
+            f"--img-size-start ({cfg.img_size_start}) must not exceed --img-size ({cfg.img_size})",
+            None,
+        ),
     ]
     for ok, message, hint in checks:
         if not ok:
             raise ArtkitError(message, hint)
+    if cfg.time is not None:
+        parse_duration(cfg.time)
+
+
+def parse_duration(text: str) -> float:
+    """``30m``, ``2h``, ``90s``, ``1h30m`` or ``1.5h`` in seconds."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text.strip().lower())
+    rebuilt = "".join(f"{n}{u}" for n, u in parts)
+    if not parts or rebuilt != re.sub(r"\s+", "", text.strip().lower()):
+        raise ArtkitError(
+            f"--time must be a duration such as 30m, 2h or 1h30m (got {text!r})", "give a unit: s, m or h"
+        )
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise ArtkitError(f"--time must be longer than 0 (got {text!r})")
+    return seconds

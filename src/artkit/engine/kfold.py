@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from artkit.configs import load_config, save_config
-from artkit.engine.config import TrainConfig
+from artkit.engine.budget import TimeBudget
+from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.runs import new_run_dir, read_results, read_summary, remove_run_dir, run_finished
 from artkit.engine.trainer import TrainResult, fit_new, resume_run
 from artkit.errors import ArtkitError
@@ -44,16 +45,16 @@ def joined_parent(cfg: TrainConfig) -> Path:
     return parent
 
 
-def train_folds(cfg: TrainConfig, reporter: Reporter) -> TrainResult:
+def train_folds(cfg: TrainConfig, reporter: Reporter, budget: TimeBudget | None = None) -> TrainResult:
     """A new k-fold run: every fold, or only ``cfg.fold``."""
     if cfg.fold is not None:
         folder = fold_dir(joined_parent(cfg), cfg.fold)
         folder.mkdir()
-        return fit_new(cfg, folder, reporter)
+        return fit_new(cfg, folder, reporter, budget)  # a single fold's --time is its own budget
     parent = new_run_dir(cfg.out, cfg.name)
     save_config(cfg, parent / "config.yaml", header=HEADER)
     try:
-        return train_all_folds(cfg, parent, reporter)
+        return train_all_folds(cfg, parent, reporter, budget=budget)
     except BaseException:
         if not any(parent.glob("fold*/last.pt")):
             remove_run_dir(parent)  # nothing finished: a failed start leaves nothing
@@ -75,7 +76,9 @@ def _result_from_run(run_dir: Path) -> TrainResult:
     )
 
 
-def _train_fold(cfg: TrainConfig, parent: Path, i: int, reporter: Reporter, resuming: bool) -> TrainResult:
+def _train_fold(
+    cfg: TrainConfig, parent: Path, i: int, reporter: Reporter, resuming: bool, budget: TimeBudget | None
+) -> TrainResult:
     folder = fold_dir(parent, i)
     fcfg = replace(cfg, fold=i, resume=None)
     reporter.message(f"fold {i + 1}/{cfg.folds} → {folder}")
@@ -83,16 +86,22 @@ def _train_fold(cfg: TrainConfig, parent: Path, i: int, reporter: Reporter, resu
         reporter.message(f"fold {i} already finished: kept")
         return _result_from_run(folder)
     if resuming and (folder / "last.pt").exists():
-        return resume_run(fcfg, folder, reporter)
+        return resume_run(fcfg, folder, reporter, budget)
     remove_run_dir(folder)  # started but no epoch finished: nothing to keep
     folder.mkdir()
-    return fit_new(fcfg, folder, reporter)
+    return fit_new(fcfg, folder, reporter, budget)
 
 
-def train_all_folds(cfg: TrainConfig, parent: Path, reporter: Reporter, resuming: bool = False) -> TrainResult:
+def train_all_folds(
+    cfg: TrainConfig, parent: Path, reporter: Reporter, resuming: bool = False, budget: TimeBudget | None = None
+) -> TrainResult:
     """Train every fold into ``parent/fold{i}``; on resume, finished folds are kept and an
     interrupted fold continues from its last.pt."""
-    results = [_train_fold(cfg, parent, i, reporter, resuming) for i in range(cfg.folds)]
+    total = budget or (TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None)
+    results = []
+    for i in range(cfg.folds):  # a time budget is for all folds: each gets an equal share of what is left
+        budget = total.share(cfg.folds - i) if total is not None else None
+        results.append(_train_fold(cfg, parent, i, reporter, resuming, budget))
     save_config(cfg, parent / "config.yaml", header=HEADER)
     cv = write_oof(parent, cfg.folds)
     return TrainResult(

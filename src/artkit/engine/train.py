@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from artkit.engine import kfold
-from artkit.engine.config import TrainConfig
+from artkit.engine.budget import TimeBudget
+from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.runs import new_run_dir
 from artkit.engine.trainer import TrainResult, fit_new, resume_config, resume_run, validate_config
 from artkit.errors import ArtkitError
@@ -16,6 +17,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str]
     """Run ``artkit train``. ``explicit`` names the options the user set, so that resuming can check that
     nothing else changed."""
     reporter = reporter or Reporter()
+    budget = TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None  # counts from here, setup included
     if cfg.resume:
         run_dir = Path(cfg.resume)
         if not (run_dir / "config.yaml").exists():
@@ -25,9 +27,9 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str]
             )
         cfg = resume_config(run_dir, cfg, explicit if explicit is not None else set())
         if cfg.folds and cfg.fold is None:
-            return kfold.train_all_folds(cfg, run_dir, reporter, resuming=True)
-        return resume_run(cfg, run_dir, reporter)
+            return kfold.train_all_folds(cfg, run_dir, reporter, resuming=True, budget=budget)
+        return resume_run(cfg, run_dir, reporter, budget)
     validate_config(cfg)
     if cfg.folds:
-        return kfold.train_folds(cfg, reporter)
-    return fit_new(cfg, new_run_dir(cfg.out, cfg.name), reporter)
+        return kfold.train_folds(cfg, reporter, budget)
+    return fit_new(cfg, new_run_dir(cfg.out, cfg.name), reporter, budget)

@@ -7,32 +7,37 @@ loop (train, validate, record, save) whose bookkeeping lives in :class:`EarlySto
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from artkit.configs import check_config, load_config, options, save_config, to_dict
-from artkit.data.dataset import ImageTable
-from artkit.data.images import check_image_header, load_image
-from artkit.data.layout import class_names, discover
-from artkit.data.sampler import EpochSampler, sample_weights, seed_everything
-from artkit.data.splits import make_split
-from artkit.data.transforms import create_transform, get_preset
+from artkit.data.sampler import seed_everything
+from artkit.engine.auto import resolve_auto
+from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
-from artkit.engine.config import MONITORS, TrainConfig, check_train_config
+from artkit.engine.config import MONITORS, TrainConfig, check_train_config, parse_duration
 from artkit.engine.device import Runtime, oom_error
 from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch
 from artkit.engine.optim import build_optimizer, build_scheduler, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
+from artkit.engine.rundata import (
+    CONFIG_HEADER,
+    Loaders,
+    RunData,
+    build_loaders,
+    prepare_data,
+    progressive_size,
+    train_loader,
+)
 from artkit.engine.runs import read_results, remove_run_dir, run_finished, write_results, write_summary
 from artkit.engine.stopping import EarlyStopping
-from artkit.errors import ArtkitError, ImageLoadError
-from artkit.io import read_csv_text, remove_stale_temp_files, save_npz, write_csv
+from artkit.errors import ArtkitError
+from artkit.io import remove_stale_temp_files, save_npz
 from artkit.metrics import confusion, summary_metrics
 from artkit.models.factory import DataConfig, create_model, model_data_config, set_backbone_frozen
 from artkit.models.losses import create_loss
@@ -64,137 +69,6 @@ def validate_config(cfg: TrainConfig) -> None:
 
 
 # --------------------------------------------------------------------------- data
-
-
-@dataclass(kw_only=True)
-class RunData:
-    """The rows a run trains and validates on, as class indices."""
-
-    classes: list[str]
-    train_rows: pd.DataFrame
-    val_rows: pd.DataFrame
-    bad: dict[str, str]  # unreadable path -> reason (left out with --skip-bad)
-
-    def targets(self, rows: pd.DataFrame) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.classes)}
-        return np.array(rows["label"].map(index), dtype=np.int64)
-
-    @property
-    def has_val(self) -> bool:
-        return len(self.val_rows) > 0
-
-
-def _decode_check(path: str) -> str | None:
-    try:
-        load_image(path, min_size=32)  # a reduced-size decode still reads the whole file
-        return None
-    except ImageLoadError as exc:
-        return exc.message
-
-
-def find_unreadable(paths: list[str], workers: int, decode: bool = False) -> dict[str, str]:
-    """Path -> reason for every image that cannot be read. Headers only by default (missing, empty,
-    not an image); ``decode`` also finds truncated files, at the cost of decoding every image."""
-    check = _decode_check if decode else check_image_header
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # Pillow decodes without the GIL
-        reasons = list(pool.map(check, paths))
-    return {p: r for p, r in zip(paths, reasons) if r is not None}
-
-
-def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Find the training table, split it, and record split.csv and config.yaml in the run folder."""
-    source = discover(cfg.data, cfg.train_csv, None, cfg.columns)
-    table = source.require_train()
-    if table["id"].duplicated().any():
-        dups = table.loc[table["id"].duplicated(), "id"].unique()[:5]
-        raise ArtkitError(
-            f"duplicate ids in the training data: {', '.join(dups)}",
-            "run `artkit clean` and train on its train_clean.csv (--train-csv)",
-        )
-    if cfg.full:
-        split = table[["id", "path", "label"]].copy()
-        split["split"] = "train"
-    else:
-        split = make_split(table, cfg.seed, cfg.val_fraction, cfg.folds, cfg.fold)
-    write_csv(run_dir / "split.csv", split)
-    save_config(cfg, run_dir / "config.yaml", header="artkit train options of this run")
-    return split, class_names(table["label"])
-
-
-def _saved_split(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / "split.csv"
-    if not path.exists():
-        raise ArtkitError(f"{path} is missing, so the run's split cannot be restored", "start a new run")
-    return read_csv_text(path)
-
-
-def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: int) -> RunData:
-    """The split (new, or the run's own when resuming from ``last``), without unreadable images."""
-    if last is not None:
-        split, classes = _saved_split(run_dir), list(last["classes"])
-    else:
-        split, classes = _new_split(cfg, run_dir)
-    if len(classes) < 2:
-        raise ArtkitError(f"need at least two classes to train, found {len(classes)}")
-    # with --skip-bad, decode everything up front so truncated files are left out and counted too
-    bad = find_unreadable(split["path"].tolist(), workers, decode=cfg.skip_bad)
-    if bad and not cfg.skip_bad:
-        first = "; ".join(f"{p} ({r})" for p, r in list(bad.items())[:3])
-        raise ArtkitError(
-            f"{len(bad)} training image(s) cannot be read: {first}",
-            "pass --skip-bad to train without them, or run `artkit clean`",
-        )
-    usable = split[~split["path"].isin(bad)]
-    return RunData(
-        classes=classes,
-        train_rows=usable[usable["split"] == "train"],
-        val_rows=usable[usable["split"] == "val"],
-        bad=bad,
-    )
-
-
-@dataclass(kw_only=True)
-class Loaders:
-    train: Any
-    val: Any
-    sampler: EpochSampler
-    train_size: int
-    val_size: int
-
-
-def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, drop_last: bool = False):
-    from torch.utils.data import DataLoader
-
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=drop_last,
-        pin_memory=rt.pin_memory,
-        persistent_workers=workers > 0,
-    )
-
-
-def build_loaders(cfg: TrainConfig, data: RunData, dcfg: DataConfig, workers: int, rt: Runtime) -> Loaders:
-    decode = int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
-
-    def dataset(rows: pd.DataFrame, stage: str) -> ImageTable:
-        transform = create_transform(cfg.aug, dcfg.img_size, dcfg.mean, dcfg.std, stage)
-        return ImageTable(rows["path"].tolist(), data.targets(rows), transform, decode, cfg.skip_bad)
-
-    train_ds, val_ds = dataset(data.train_rows, "train"), dataset(data.val_rows, "val")
-    y_train = data.targets(data.train_rows)
-    sampler = EpochSampler(len(train_ds), cfg.seed, weights=sample_weights(y_train, cfg.sampler))
-    mixing = cfg.mixup > 0 or cfg.cutmix > 0
-    drop_last = mixing and len(train_ds) > cfg.batch_size  # timm's Mixup needs even batches
-    return Loaders(
-        train=_loader(train_ds, cfg.batch_size, workers, rt, sampler, drop_last),
-        val=_loader(val_ds, cfg.batch_size * 2, workers, rt) if data.has_val else None,
-        sampler=sampler,
-        train_size=len(train_ds),
-        val_size=len(val_ds),
-    )
 
 
 # --------------------------------------------------------------------------- model and optimisation
@@ -300,40 +174,6 @@ def validate(
     return Validation(metrics=metrics, logits=logits, targets=targets, finite=finite)
 
 
-def train_epoch(
-    epoch: int,
-    cfg: TrainConfig,
-    parts: TrainParts,
-    loaders: Loaders,
-    rt: Runtime,
-    state: ResumeState,
-    reporter: Reporter,
-) -> dict[str, Any]:
-    """Train one epoch; returns its results.csv row (validation columns still NaN)."""
-    seed_everything(cfg.seed + epoch)  # dropout and Mixup draws depend only on (seed, epoch)
-    loaders.sampler.set_epoch(epoch)
-    frozen = epoch < cfg.freeze_epochs
-    if cfg.freeze_epochs:
-        set_backbone_frozen(parts.model, frozen)
-    reporter.epoch_start(epoch + 1, cfg.epochs, len(loaders.train))
-    try:
-        stats = train_one_epoch(parts, loaders.train, rt, state.num_updates, reporter.step, backbone_frozen=frozen)
-    except torch.cuda.OutOfMemoryError:
-        raise oom_error(cfg.batch_size) from None
-    state.num_updates = stats.num_updates
-    nan = float("nan")
-    return {
-        "epoch": epoch + 1,
-        "lr": peak_lr(parts.optimizer),
-        "train_loss": stats.loss,
-        "val_loss": nan,
-        "val_acc": nan,
-        "val_macro_f1": nan,
-        "seconds": stats.seconds,
-        "images_per_s": stats.images_per_s,
-    }
-
-
 def save_val_predictions(run_dir: Path, ids: list[str], classes: list[str], val: Validation) -> None:
     save_npz(
         run_dir / "val_predictions.npz",
@@ -348,10 +188,12 @@ def save_val_predictions(run_dir: Path, ids: list[str], classes: list[str], val:
 class Session:
     """Everything a run's epoch loop works with."""
 
-    cfg: TrainConfig
+    cfg: TrainConfig  # its epochs may change during the run (--time)
     run_dir: Path
     rt: Runtime
     data: RunData
+    dcfg: DataConfig
+    workers: int
     loaders: Loaders
     parts: TrainParts
     stopper: EarlyStopping
@@ -359,10 +201,12 @@ class Session:
     saver: CheckpointSaver
     rows: list[dict[str, Any]]
     header: dict[str, Any]  # what the reporter shows when the run starts
+    planner: EpochPlanner | None = None  # set with a time budget
 
 
 def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool) -> Session:
     """Data, model, optimisation and (when resuming) the state saved in last.pt."""
+    cfg = resolve_auto(cfg)
     validate_config(cfg)
     rt = Runtime.create(cfg.device, cfg.amp)
     workers = default_workers() if cfg.workers is None else cfg.workers
@@ -397,6 +241,8 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         "start_epoch": state.epoch,
         "epochs": cfg.epochs,
         "init": init,
+        "chosen": cfg.chosen or {},
+        "time": cfg.time,
     }
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(
@@ -404,6 +250,8 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         run_dir=run_dir,
         rt=rt,
         data=data,
+        dcfg=dcfg,
+        workers=workers,
         loaders=loaders,
         parts=parts,
         stopper=stopper,
@@ -414,9 +262,77 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     )
 
 
+def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
+    """Change the run's length (a time budget's plan): the schedule is rebuilt to end with the new last epoch."""
+    if epochs == s.cfg.epochs:
+        return
+    s.cfg = replace(s.cfg, epochs=epochs)
+    updates_per_epoch = -(-len(s.loaders.train) // s.cfg.grad_accum)
+    s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
+    if s.parts.scheduler is not None:
+        s.parts.scheduler.step_update(s.state.num_updates)
+    save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
+    if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones show in the epoch column
+        reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget")
+
+
+def _probe(s: Session, epoch: int, reporter: Reporter):
+    """The step callback of an epoch: the reporter's, plus the first plan of a time budget."""
+    if s.planner is None or s.planner.epoch_seconds:
+        return reporter.step
+    started, probe = time.perf_counter(), s.planner.probe_steps()
+
+    def on_step(step: int, loss: float, lr: float, images_per_s: float) -> None:
+        reporter.step(step, loss, lr, images_per_s)
+        if step == probe:
+            set_epochs(s, s.planner.from_steps(epoch, step, time.perf_counter() - started), reporter)
+
+    return on_step
+
+
+def _train_size(s: Session, epoch: int) -> None:
+    """Progressive resizing: a new training loader when the epoch's image size changes."""
+    if not s.cfg.img_size_start:
+        return
+    size = progressive_size(s.cfg.img_size_start, s.dcfg.img_size, epoch, s.cfg.epochs)
+    if size != s.loaders.img_size:
+        s.loaders.train = train_loader(s.cfg, s.data, s.dcfg, size, s.workers, s.rt, s.loaders.sampler)
+        s.loaders.img_size = size
+
+
+def train_epoch(s: Session, epoch: int, reporter: Reporter) -> dict[str, Any]:
+    """Train one epoch; returns its results.csv row (validation columns still NaN)."""
+    cfg = s.cfg
+    seed_everything(cfg.seed + epoch)  # dropout and Mixup draws depend only on (seed, epoch)
+    s.loaders.sampler.set_epoch(epoch)
+    _train_size(s, epoch)
+    frozen = epoch < cfg.freeze_epochs
+    if cfg.freeze_epochs:
+        set_backbone_frozen(s.parts.model, frozen)
+    reporter.epoch_start(epoch + 1, cfg.epochs, len(s.loaders.train))
+    try:
+        stats = train_one_epoch(
+            s.parts, s.loaders.train, s.rt, s.state.num_updates, _probe(s, epoch, reporter), backbone_frozen=frozen
+        )
+    except torch.cuda.OutOfMemoryError:
+        raise oom_error(cfg.batch_size) from None
+    s.state.num_updates = stats.num_updates
+    nan = float("nan")
+    return {
+        "epoch": epoch + 1,
+        "lr": peak_lr(s.parts.optimizer),
+        "train_loss": stats.loss,
+        "val_loss": nan,
+        "val_acc": nan,
+        "val_macro_f1": nan,
+        "seconds": stats.seconds,
+        "images_per_s": stats.images_per_s,
+    }
+
+
 def run_epoch(s: Session, epoch: int, reporter: Reporter) -> bool:
     """Train and validate one epoch, record it and save checkpoints; True if it is the new best."""
-    row = train_epoch(epoch, s.cfg, s.parts, s.loaders, s.rt, s.state, reporter)
+    row = train_epoch(s, epoch, reporter)
     val = None
     if s.data.has_val:
         val = validate(
@@ -434,13 +350,46 @@ def run_epoch(s: Session, epoch: int, reporter: Reporter) -> bool:
     return improved
 
 
-def fit(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = False) -> TrainResult:
-    """Train one model (one holdout split, one fold, or all rows with ``full``) into ``run_dir``."""
+def _size_growth(s: Session, next_epoch: int) -> float:
+    """How much longer the next epoch takes than the last one because progressive resizing grows the images."""
+    if not s.cfg.img_size_start or next_epoch >= s.cfg.epochs:
+        return 1.0
+    nxt = progressive_size(s.cfg.img_size_start, s.dcfg.img_size, next_epoch, s.cfg.epochs)
+    return (nxt / s.loaders.img_size) ** 2
+
+
+def _planner(s: Session, budget: TimeBudget | None, reporter: Reporter) -> EpochPlanner | None:
+    """The time budget's planner; a resumed run plans its remaining epochs from the epochs it has timed."""
+    if budget is None and s.cfg.time:
+        budget = TimeBudget(seconds=parse_duration(s.cfg.time))
+    if budget is None:
+        return None
+    val_ratio = s.loaders.val_size / max(s.loaders.train_size, 1)
+    planner = EpochPlanner(budget=budget, steps_per_epoch=len(s.loaders.train), val_per_train_image=val_ratio)
+    if s.rows:  # resumed: results.csv has the train seconds of each epoch; validation adds about a third per image
+        s.planner = planner
+        timed = [r["seconds"] * (1 + val_ratio / 3) for r in s.rows]
+        set_epochs(s, planner.total(s.state.epoch, float(np.median(timed))), reporter)
+        planner.epoch_seconds.extend(timed)
+    return planner
+
+
+def fit(
+    cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool = False, budget: TimeBudget | None = None
+) -> TrainResult:
+    """Train one model (one holdout split, one fold, or all rows with ``full``) into ``run_dir``; with a time
+    budget (``budget``, or ``cfg.time`` from now) the number of epochs is planned to fill it."""
     s = start_session(cfg, run_dir, reporter, resuming)
-    reporter.start(s.header)
-    stopped_early = False
-    for epoch in range(s.state.epoch, cfg.epochs):
+    s.planner = _planner(s, budget, reporter)
+    reporter.start({**s.header, "epochs": s.cfg.epochs})
+    stopped_early, epoch = False, s.state.epoch
+    while epoch < s.cfg.epochs:
+        started = time.perf_counter()
         run_epoch(s, epoch, reporter)
+        epoch += 1
+        if s.planner is not None:
+            seconds = (time.perf_counter() - started) * _size_growth(s, epoch)
+            set_epochs(s, max(epoch, s.planner.after_epoch(epoch, seconds)), reporter)
         if s.data.has_val and s.stopper.should_stop:
             stopped_early = True
             reporter.message(f"early stop: {cfg.monitor} has not improved for {cfg.patience} epochs")
@@ -510,7 +459,8 @@ def finish_run(
 
 
 def resume_config(run_dir: Path, overrides: TrainConfig, explicit: set[str]) -> TrainConfig:
-    """The run's saved config with the options that may change on resume taken from ``overrides``."""
+    """The run's saved config with the options that may change on resume taken from ``overrides``. A time budget
+    applies to a resumed run only when given again (it is then the budget for what is left)."""
     saved = load_config(TrainConfig, run_dir / "config.yaml")
     changed = {k for k in explicit if k not in RESUMABLE and getattr(overrides, k) != getattr(saved, k)}
     if changed:
@@ -519,25 +469,26 @@ def resume_config(run_dir: Path, overrides: TrainConfig, explicit: set[str]) -> 
             f"only {', '.join('--' + k.replace('_', '-') for k in sorted(RESUMABLE - {'resume'}))} "
             "may change; start a new run otherwise",
         )
-    return replace(saved, **{k: getattr(overrides, k) for k in explicit & RESUMABLE if k != "resume"}, resume=None)
+    kept = {k: getattr(overrides, k) for k in explicit & RESUMABLE if k != "resume"}
+    return replace(saved, **{"time": None, **kept}, resume=None)
 
 
-def fit_new(cfg: TrainConfig, run_dir: Path, reporter: Reporter) -> TrainResult:
+def fit_new(cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: TimeBudget | None = None) -> TrainResult:
     """:func:`fit` into a fresh folder, removed again if no epoch finished (a failed start leaves nothing)."""
     try:
-        return fit(cfg, run_dir, reporter)
+        return fit(cfg, run_dir, reporter, budget=budget)
     except BaseException:
         if not (run_dir / "last.pt").exists():
             remove_run_dir(run_dir)
         raise
 
 
-def resume_run(cfg: TrainConfig, run_dir: Path, reporter: Reporter) -> TrainResult:
+def resume_run(cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: TimeBudget | None = None) -> TrainResult:
     if not (run_dir / "last.pt").exists():
         raise ArtkitError(f"{run_dir} has no last.pt: it never finished an epoch", "start a new run instead")
-    if run_finished(run_dir, cfg.epochs):
+    if not cfg.time and run_finished(run_dir, cfg.epochs):
         raise ArtkitError(f"{run_dir} already finished {cfg.epochs} epochs", "pass a larger --epochs to continue")
     remove_stale_temp_files(run_dir)
-    save_config(cfg, run_dir / "config.yaml", header="artkit train options of this run")
+    save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
     (run_dir / "summary.json").unlink(missing_ok=True)
-    return fit(cfg, run_dir, reporter, resuming=True)
+    return fit(cfg, run_dir, reporter, resuming=True, budget=budget)

@@ -19,6 +19,7 @@ from artkit.io import ensure_dir, save_figure, write_json, write_text
 from artkit.plots import pyplot
 from artkit.qa.config import EdaConfig
 from artkit.qa.duplicates import find_duplicates
+from artkit.qa.recommend import recommend, write_recommendation
 from artkit.qa.scan import Progress, scan_images
 from artkit.report.html import escape, img, page, table
 from artkit.report.sheet import contact_sheet
@@ -152,8 +153,22 @@ def _plot_hist(name: str, train: np.ndarray, test: np.ndarray | None, path: Path
 # ---------------------------------------------------------------- the report
 
 
+def _figures(
+    config: EdaConfig, out: Path, data: dict, train: pd.DataFrame, tr: pd.DataFrame, te: pd.DataFrame | None
+) -> dict[str, Path]:
+    figures = {"class_counts": out / "class_counts.png"}
+    _plot_class_counts(data["classes"]["counts"], config.min_count, figures["class_counts"])
+    geo_tr, geo_te = _geometry(tr), (_geometry(te) if te is not None else None)
+    for name in GEOMETRY:
+        figures[f"hist_{name}"] = out / f"hist_{name}.png"
+        _plot_hist(name, geo_tr[name], geo_te[name] if geo_te else None, figures[f"hist_{name}"])
+    figures["contact_sheet"] = out / "contact_sheet.png"
+    _class_sheet(train, tr, data["classes"]["counts"], config, figures["contact_sheet"])
+    return figures
+
+
 def run_eda(config: EdaConfig, progress: Progress | None = None) -> EdaReport:
-    """Scan every train/test image and write the figures, ``eda.json`` and ``report.html``."""
+    """Scan every train/test image and write the figures, ``eda.json``, ``recommended.yaml`` and ``report.html``."""
     check_config(config)
     inputs = discover(config.data, config.train_csv, config.test_csv, config.columns, tolerant=True)
     inputs.require_train()
@@ -161,11 +176,10 @@ def run_eda(config: EdaConfig, progress: Progress | None = None) -> EdaReport:
     train, test = inputs.train.reset_index(drop=True), inputs.test
     paths = train["path"].tolist() + (test["path"].tolist() if test is not None else [])
     scan = scan_images(paths, config.workers, config.cache, progress=progress)
-    n = len(train)
-    tr_scan = scan.table.iloc[:n].reset_index(drop=True)
-    te_scan = scan.table.iloc[n:].reset_index(drop=True) if test is not None else None
-    data = _summarise(config, inputs, tr_scan, te_scan)
-    dups = find_duplicates(tr_scan, te_scan, config.near_threshold, config.workers, config.cache)
+    tr = scan.table.iloc[: len(train)].reset_index(drop=True)
+    te = scan.table.iloc[len(train) :].reset_index(drop=True) if test is not None else None
+    data = _summarise(config, inputs, tr, te)
+    dups = find_duplicates(tr, te, config.near_threshold, config.workers, config.cache)
     data["duplicates"] = {
         "near_threshold": config.near_threshold,
         "exact_groups": len(dups.exact_groups),
@@ -180,25 +194,25 @@ def run_eda(config: EdaConfig, progress: Progress | None = None) -> EdaReport:
         "seconds": round(scan.seconds, 3),
         "cache": str(scan.cache_path) if scan.cache_path else None,
     }
-
-    figures: dict[str, Path] = {}
-    figures["class_counts"] = out / "class_counts.png"
-    _plot_class_counts(data["classes"]["counts"], config.min_count, figures["class_counts"])
-    geo_tr = _geometry(tr_scan)
-    geo_te = _geometry(te_scan) if te_scan is not None else None
-    for name in GEOMETRY:
-        figures[f"hist_{name}"] = out / f"hist_{name}.png"
-        _plot_hist(name, geo_tr[name], geo_te[name] if geo_te else None, figures[f"hist_{name}"])
-    figures["contact_sheet"] = out / "contact_sheet.png"
-    _class_sheet(train, tr_scan, data["classes"]["counts"], config, figures["contact_sheet"])
+    options, reasons, notes = recommend(inputs, data)
+    data["recommended"] = {
+        "file": "recommended.yaml",
+        "options": options,
+        "reasons": reasons,
+        "notes": notes,
+        "text": write_recommendation(out / "recommended.yaml", options, reasons, notes),
+    }
+    figures = _figures(config, out, data, train, tr, te)
     data["figures"] = {k: v.name for k, v in figures.items()}
-
-    eda_json = out / "eda.json"
-    write_json(eda_json, data)
-    report_html = out / "report.html"
-    write_text(report_html, _html(data, config))
+    write_json(out / "eda.json", data)
+    write_text(out / "report.html", _html(data, config))
     return EdaReport(
-        out=out, report_html=report_html, eda_json=eda_json, figures=figures, data=data, notes=data["dataset"]["notes"]
+        out=out,
+        report_html=out / "report.html",
+        eda_json=out / "eda.json",
+        figures=figures,
+        data=data,
+        notes=data["dataset"]["notes"],
     )
 
 
@@ -435,6 +449,17 @@ def _colour_html(d: dict) -> list[str]:
     ]
 
 
+def _recommended_html(d: dict) -> list[str]:
+    rec = d["recommended"]
+    return [
+        "<h2>Recommended training recipe</h2>",
+        f"<p>Train with <code>artkit train --config {escape(rec['file'])}</code> (in this folder); every choice "
+        "carries its reason. Options not listed keep artkit's defaults, which are the best measured recipe "
+        "(docs/benchmarks.md).</p>",
+        f"<pre>{escape(rec['text'])}</pre>",
+    ]
+
+
 def _html(d: dict, config: EdaConfig) -> str:
     sc = d["scan"]
     parts = [
@@ -443,6 +468,7 @@ def _html(d: dict, config: EdaConfig) -> str:
         *_problems_html(d),
         *_geometry_html(d, config.min_size),
         *_colour_html(d),
+        *_recommended_html(d),
         "<h2>Contact sheet</h2>",
         img(d["figures"]["contact_sheet"], "sample images per class"),
         f'<p class="muted">Scanned {sc["files"]:,} files in {sc["seconds"]:.1f} s '

@@ -1,0 +1,61 @@
+"""Training for a time instead of a number of epochs: how many epochs fit, re-planned as epochs are timed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+FINISH_RESERVE = 0.03  # of the budget, kept for the last checkpoint, plots and summary ...
+FINISH_SECONDS = 1.0  # ... and at least this
+PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
+
+
+@dataclass(kw_only=True)
+class TimeBudget:
+    """A number of seconds from ``started`` (``time.perf_counter``)."""
+
+    seconds: float
+    started: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float:
+        """Seconds left for epochs."""
+        reserve = max(self.seconds * FINISH_RESERVE, FINISH_SECONDS)
+        return self.seconds - reserve - (time.perf_counter() - self.started)
+
+    def share(self, parts: int) -> TimeBudget:
+        """An equal share of what is left, starting now (for one of ``parts`` folds)."""
+        return TimeBudget(seconds=max(self.left(), 0.0) / max(parts, 1))
+
+
+@dataclass(kw_only=True)
+class EpochPlanner:
+    """Sets the total number of epochs so that the run ends when the budget does: first from the first steps of
+    the first epoch, then after every epoch from the measured epoch times."""
+
+    budget: TimeBudget
+    steps_per_epoch: int
+    val_per_train_image: float  # validation images per training image of an epoch
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def probe_steps(self) -> int:
+        return max(3, min(self.steps_per_epoch, int(self.steps_per_epoch * PROBE_FRACTION)))
+
+    def from_steps(self, done_epochs: int, steps: int, seconds: float) -> int:
+        """Total epochs from the first ``steps`` training steps of an epoch, which took ``seconds``. Validation
+        runs the forward pass only: about a third of a training step per image."""
+        epoch = seconds / max(steps, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+        rest_of_this_epoch = epoch - seconds
+        more = int((self.budget.left() - rest_of_this_epoch) // max(epoch, 1e-6))
+        return done_epochs + 1 + max(more, 0)
+
+    def after_epoch(self, done_epochs: int, seconds: float) -> int:
+        """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size); the median
+        of the last three epochs keeps one slow epoch from cutting the run short."""
+        self.epoch_seconds.append(seconds)
+        return self.total(done_epochs, statistics.median(self.epoch_seconds[-3:]))
+
+    def total(self, done_epochs: int, epoch_seconds: float) -> int:
+        """The epochs done plus as many more as fit in what is left (at least one epoch in all)."""
+        more = int(self.budget.left() // max(epoch_seconds, 1e-6))
+        return max(done_epochs + more, 1)

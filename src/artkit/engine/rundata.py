@@ -1,0 +1,180 @@
+"""What a run trains and validates on: the split (new or the run's own), unreadable images left out, and the
+data loaders (rebuilt when progressive resizing changes the training size)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from artkit.configs import save_config
+from artkit.data.dataset import ImageTable
+from artkit.data.images import check_image_header, load_image
+from artkit.data.layout import class_names, discover
+from artkit.data.sampler import EpochSampler, sample_weights
+from artkit.data.splits import make_split
+from artkit.data.transforms import create_transform, get_preset
+from artkit.engine.config import TrainConfig
+from artkit.engine.device import Runtime
+from artkit.errors import ArtkitError, ImageLoadError
+from artkit.io import read_csv_text, write_csv
+from artkit.models.factory import DataConfig
+
+CONFIG_HEADER = "artkit train options of this run"
+
+
+@dataclass(kw_only=True)
+class RunData:
+    """The rows a run trains and validates on, as class indices."""
+
+    classes: list[str]
+    train_rows: pd.DataFrame
+    val_rows: pd.DataFrame
+    bad: dict[str, str]  # unreadable path -> reason (left out with --skip-bad)
+
+    def targets(self, rows: pd.DataFrame) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.array(rows["label"].map(index), dtype=np.int64)
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.val_rows) > 0
+
+
+def _decode_check(path: str) -> str | None:
+    try:
+        load_image(path, min_size=32)  # a reduced-size decode still reads the whole file
+        return None
+    except ImageLoadError as exc:
+        return exc.message
+
+
+def find_unreadable(paths: list[str], workers: int, decode: bool = False) -> dict[str, str]:
+    """Path -> reason for every image that cannot be read. Headers only by default (missing, empty,
+    not an image); ``decode`` also finds truncated files, at the cost of decoding every image."""
+    check = _decode_check if decode else check_image_header
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # Pillow decodes without the GIL
+        reasons = list(pool.map(check, paths))
+    return {p: r for p, r in zip(paths, reasons) if r is not None}
+
+
+def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Find the training table, split it, and record split.csv and config.yaml in the run folder."""
+    source = discover(cfg.data, cfg.train_csv, None, cfg.columns)
+    table = source.require_train()
+    if table["id"].duplicated().any():
+        dups = table.loc[table["id"].duplicated(), "id"].unique()[:5]
+        raise ArtkitError(
+            f"duplicate ids in the training data: {', '.join(dups)}",
+            "run `artkit clean` and train on its train_clean.csv (--train-csv)",
+        )
+    if cfg.full:
+        split = table[["id", "path", "label"]].copy()
+        split["split"] = "train"
+    else:
+        split = make_split(table, cfg.seed, cfg.val_fraction, cfg.folds, cfg.fold)
+    write_csv(run_dir / "split.csv", split)
+    save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
+    return split, class_names(table["label"])
+
+
+def _saved_split(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / "split.csv"
+    if not path.exists():
+        raise ArtkitError(f"{path} is missing, so the run's split cannot be restored", "start a new run")
+    return read_csv_text(path)
+
+
+def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: int) -> RunData:
+    """The split (new, or the run's own when resuming from ``last``), without unreadable images."""
+    if last is not None:
+        split, classes = _saved_split(run_dir), list(last["classes"])
+    else:
+        split, classes = _new_split(cfg, run_dir)
+    if len(classes) < 2:
+        raise ArtkitError(f"need at least two classes to train, found {len(classes)}")
+    # with --skip-bad, decode everything up front so truncated files are left out and counted too
+    bad = find_unreadable(split["path"].tolist(), workers, decode=cfg.skip_bad)
+    if bad and not cfg.skip_bad:
+        first = "; ".join(f"{p} ({r})" for p, r in list(bad.items())[:3])
+        raise ArtkitError(
+            f"{len(bad)} training image(s) cannot be read: {first}",
+            "pass --skip-bad to train without them, or run `artkit clean`",
+        )
+    usable = split[~split["path"].isin(bad)]
+    return RunData(
+        classes=classes,
+        train_rows=usable[usable["split"] == "train"],
+        val_rows=usable[usable["split"] == "val"],
+        bad=bad,
+    )
+
+
+@dataclass(kw_only=True)
+class Loaders:
+    train: Any
+    val: Any
+    sampler: EpochSampler
+    train_size: int
+    val_size: int
+    img_size: int  # the training loader's image size (progressive resizing changes it)
+
+
+def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, drop_last: bool = False):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=rt.pin_memory,
+        persistent_workers=workers > 0,
+    )
+
+
+def _dataset(cfg: TrainConfig, data: RunData, rows: pd.DataFrame, dcfg: DataConfig, size: int, stage: str):
+    decode = int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
+    transform = create_transform(cfg.aug, size, dcfg.mean, dcfg.std, stage)
+    return ImageTable(rows["path"].tolist(), data.targets(rows), transform, decode, cfg.skip_bad)
+
+
+def train_loader(
+    cfg: TrainConfig, data: RunData, dcfg: DataConfig, size: int, workers: int, rt: Runtime, sampler: EpochSampler
+):
+    dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train")
+    drop_last = (cfg.mixup > 0 or cfg.cutmix > 0) and len(dataset) > cfg.batch_size  # timm's Mixup needs even batches
+    return _loader(dataset, cfg.batch_size, workers, rt, sampler, drop_last)
+
+
+def build_loaders(cfg: TrainConfig, data: RunData, dcfg: DataConfig, workers: int, rt: Runtime) -> Loaders:
+    size = cfg.img_size_start or dcfg.img_size
+    sampler = EpochSampler(
+        len(data.train_rows), cfg.seed, weights=sample_weights(data.targets(data.train_rows), cfg.sampler)
+    )
+    val = (
+        _loader(_dataset(cfg, data, data.val_rows, dcfg, dcfg.img_size, "val"), cfg.batch_size * 2, workers, rt)
+        if data.has_val
+        else None
+    )
+    return Loaders(
+        train=train_loader(cfg, data, dcfg, size, workers, rt, sampler),
+        val=val,
+        sampler=sampler,
+        train_size=len(data.train_rows),
+        val_size=len(data.val_rows),
+        img_size=size,
+    )
+
+
+def progressive_size(start: int, final: int, epoch: int, epochs: int) -> int:
+    """The training image size of ``epoch`` (0-based): from ``start`` to ``final`` linearly, in steps of 8 px."""
+    if epochs <= 1:
+        return final
+    size = start + (final - start) * epoch / (epochs - 1)
+    return min(final, max(8, int(round(size / 8)) * 8))

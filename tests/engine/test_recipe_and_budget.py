@@ -1,0 +1,107 @@
+"""Winning defaults that depend on the data (auto), a time budget instead of epochs, and eda's recipe."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from artkit.configs import load_config
+from artkit.engine.auto import resolve_auto
+from artkit.engine.config import TrainConfig, parse_duration
+from artkit.engine.train import train
+from artkit.errors import ArtkitError
+
+from helpers import TINY, artkit, make_dacon, painting
+
+TINY_CFG = dict(
+    model="test_efficientnet", pretrained=False, img_size=32, batch_size=8, workers=0, lr=0.01, warmup_epochs=0.0
+)
+
+
+def whole_image_test_set(root: Path) -> Path:
+    """make_dacon, but with test images as large as the training images (not crops)."""
+    import numpy as np
+
+    data = make_dacon(root)
+    rng = np.random.default_rng(3)
+    for path in (data / "test").glob("*.jpg"):
+        painting(rng, 0, (48, 40)).save(path)
+    return data
+
+
+def test_auto_trains_on_crops_when_the_test_images_are_crops(tmp_path: Path):
+    crops = resolve_auto(TrainConfig(data=str(make_dacon(tmp_path / "crops")), aug="auto", sampler="auto"))
+    assert crops.aug == "crop" and "crops" in crops.chosen["aug"] and "0.25 of the area" in crops.chosen["aug"]
+    whole = resolve_auto(TrainConfig(data=str(whole_image_test_set(tmp_path / "whole")), aug="auto"))
+    assert whole.aug == "light" and "look like the training images" in whole.chosen["aug"]
+    assert resolve_auto(TrainConfig(data=str(tmp_path / "crops"), aug="none")).aug == "none"  # explicit wins
+
+
+def test_auto_sampler_follows_the_imbalance(tmp_path: Path):
+    skewed = make_dacon(tmp_path / "skewed", per_class=(12, 3, 4))
+    assert resolve_auto(TrainConfig(data=str(skewed), sampler="auto")).sampler == "sqrt"  # 4x
+    even = make_dacon(tmp_path / "even", per_class=(6, 5, 6))
+    assert resolve_auto(TrainConfig(data=str(even), sampler="auto")).sampler == "none"
+
+
+def test_the_run_says_what_auto_chose_and_why(tmp_path: Path):
+    data = make_dacon(tmp_path / "data")
+    r = artkit("train", data, *TINY, "--epochs", "1", "--aug", "auto", "--out", tmp_path / "runs")
+    assert "--aug auto → crop: test images are crops" in " ".join(r.output.split())
+    saved = load_config(TrainConfig, tmp_path / "runs" / "train" / "config.yaml")
+    assert saved.aug == "crop" and saved.chosen["aug"].startswith("crop: test images are crops")
+
+
+def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(tmp_path: Path):
+    data = make_dacon(tmp_path / "data")
+    budget = 20.0
+    start = time.perf_counter()
+    result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="20s", min_lr=1e-5, **TINY_CFG))
+    elapsed = time.perf_counter() - start
+    assert 0.85 * budget <= elapsed <= 1.1 * budget, elapsed
+    rows = pd.read_csv(result.run_dir / "results.csv")
+    saved = load_config(TrainConfig, result.run_dir / "config.yaml")
+    assert saved.epochs == len(rows) == result.epochs_run > 5  # the planned epochs are the epochs run
+    assert rows["lr"].iloc[-1] == pytest.approx(1e-5)  # the cosine schedule reached its end at the last update
+    assert rows["lr"].iloc[-2] > 1e-5
+
+
+def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path):
+    data = make_dacon(tmp_path / "data")
+    start = time.perf_counter()
+    result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="12s", folds=2, **TINY_CFG))
+    assert time.perf_counter() - start <= 12 * 1.15
+    assert all(f.epochs_run >= 1 for f in result.folds) and (result.run_dir / "oof.csv").is_file()
+
+
+def test_resume_with_a_new_time_budget_continues(tmp_path: Path):
+    data = make_dacon(tmp_path / "data")
+    first = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), epochs=2, **TINY_CFG))
+    start = time.perf_counter()
+    resumed = train(TrainConfig(resume=str(first.run_dir), time="6s"), explicit={"resume", "time"})
+    assert time.perf_counter() - start <= 6 * 1.2 and resumed.epochs_run > 2
+
+
+def test_durations():
+    assert parse_duration("30m") == 1800 and parse_duration("1h30m") == 5400 and parse_duration("45s") == 45
+    with pytest.raises(ArtkitError, match="give a unit"):
+        parse_duration("30")
+
+
+def test_eda_recommendation_loads_with_config_and_trains(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
+    data = make_dacon(tmp_path / "data", per_class=(12, 3, 4))
+    r = artkit("eda", data, "--out", tmp_path / "eda", "--workers", "1")
+    assert "artkit train --config" in r.output
+    rec = tmp_path / "eda" / "recommended.yaml"
+    text = rec.read_text(encoding="utf-8")
+    assert "aug: crop  # test images are crops" in text and "sampler: sqrt  # classes are imbalanced" in text
+    assert yaml.safe_load(text)["data"] == str(data.resolve())
+    artkit("train", "--config", rec, *TINY, "--epochs", "1", "--out", tmp_path / "runs")
+    saved = load_config(TrainConfig, tmp_path / "runs" / "train" / "config.yaml")
+    assert (saved.aug, saved.sampler, saved.data) == ("crop", "sqrt", str(data.resolve()))
+    assert "Recommended training recipe" in (tmp_path / "eda" / "report.html").read_text(encoding="utf-8")
