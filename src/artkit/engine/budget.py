@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 FINISH_RESERVE = 0.03  # of the budget, kept for the last checkpoint, plots and summary ...
 FINISH_SECONDS = 1.0  # ... and at least this
+OVERRUN_SLACK = 0.05  # of the budget: how far the last epoch may run over rather than be dropped
 PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
 
 
@@ -56,6 +57,9 @@ class EpochPlanner:
         return self.total(done_epochs, statistics.median(self.epoch_seconds[-3:]))
 
     def total(self, done_epochs: int, epoch_seconds: float) -> int:
-        """The epochs done plus as many more as fit in what is left (at least one epoch in all)."""
-        more = int(self.budget.left() // max(epoch_seconds, 1e-6))
+        """The epochs done plus as many more as fit in what is left (at least one epoch in all). An epoch that
+        would overrun by less than OVERRUN_SLACK of the budget still fits, so that a schedule planned to end with
+        it is not cut short by a slightly slow epoch."""
+        slack = self.budget.seconds * OVERRUN_SLACK
+        more = int((self.budget.left() + slack) // max(epoch_seconds, 1e-6))
         return max(done_epochs + more, 1)
