@@ -32,6 +32,26 @@ class DemoResult:
     test_macro_f1: float
 
 
+MARKER = ".artkit-demo"  # marks a folder artkit demo made, so a later demo may write into it again
+
+
+def claim_demo_folder(out: Path) -> Path:
+    """``out`` for the demo: new, empty, or an earlier demo's; never a folder of the user's files."""
+    from artkit.errors import ArtkitError
+    from artkit.io import ensure_dir, write_text
+
+    if out.exists() and not out.is_dir():
+        raise ArtkitError(f"--out {out} is a file", "choose a folder for the demo, e.g. --out demo")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ArtkitError(
+            f"{out} already holds files that artkit demo did not write; the demo would overwrite them",
+            "choose a new or empty folder, e.g. --out demo",
+        )
+    ensure_dir(out)
+    write_text(out / MARKER, "This folder was written by `artkit demo`; a later demo may overwrite it.\n")
+    return out
+
+
 def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
     from artkit.data.synthetic import make_demo_dataset
     from artkit.engine.config import TrainConfig
@@ -42,7 +62,7 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
     from artkit.predict.evaluate import run_eval
     from artkit.predict.predict import run_predict
 
-    out = Path(cfg.out)
+    out = claim_demo_folder(Path(cfg.out))
     data_dir = make_demo_dataset(out / "data", seed=cfg.seed)
     train_cfg = TrainConfig(
         data=str(data_dir),

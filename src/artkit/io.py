@@ -188,7 +188,7 @@ def load_torch(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc):  # a real pickle of Python objects (random bytes fail otherwise)
             raise ArtkitError(
                 f"{path} needs pickled Python objects to load, which artkit refuses for safety ({first[:160]})",
                 "re-save it as a plain state dict: torch.save(model.state_dict(), 'weights.pt')",

@@ -51,16 +51,22 @@ Result = TypeVar("Result")
 
 
 def run_core(
-    fn: Callable[..., Result], *args: Any, interrupted: Callable[[], str] | None = None, **kwargs: Any
+    fn: Callable[..., Result],
+    *args: Any,
+    interrupted: Callable[[], str] | None = None,
+    after_error: Callable[[Exception], str | None] | None = None,
+    **kwargs: Any,
 ) -> Result:
     """Call a core function; a user-caused error becomes one clear message and exit code 2.
-    ``interrupted`` is what Ctrl-C prints (how to continue)."""
+    ``interrupted`` is what Ctrl-C prints (how to continue); ``after_error`` may add a line to an error
+    (such as the command that resumes a run whose finished epochs were kept)."""
     from artkit.errors import ArtkitError, unwrap_worker_traceback, user_message
 
     try:
         return fn(*args, **kwargs)
     except ArtkitError as exc:
-        fail(user_message(exc) or str(exc))
+        extra = after_error(exc) if after_error is not None else None
+        fail((user_message(exc) or str(exc)) + (f"\n  {extra}" if extra else ""))
     except KeyboardInterrupt:
         note = interrupted() if interrupted is not None else "finished work is kept on disk"
         err_console.print(f"[yellow]interrupted[/]: {note}", soft_wrap=True)

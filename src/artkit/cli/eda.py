@@ -79,6 +79,11 @@ def _problem_rows(r) -> list[tuple[str, int, str]]:
             rows.append((f"{which}: {kind} files", count, ", ".join(ex)))
     if d["labels"]["empty"]:
         rows.append(("train: empty labels", d["labels"]["empty"], ", ".join(d["labels"]["empty_ids"][:3])))
+    if d["labels"]["similar"]:
+        pairs = "; ".join(f"{a!r} ~ {b!r}" for a, b in d["labels"]["similar"][:2])
+        rows.append(("near-identical class names", len(d["labels"]["similar"]), pairs))
+    if d["paths"]["outside"]:
+        rows.append(("image paths outside the data folder", d["paths"]["outside"], d["paths"]["example"]))
     for which in ("train", "test"):
         dup = d["ids"][f"duplicate_{which}"]
         if dup:

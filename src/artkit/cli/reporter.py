@@ -121,6 +121,19 @@ class RichReporter(Reporter):
             return f"finished epochs are kept; continue with: artkit train --resume {resume}"
         return "no epoch had finished, so nothing was kept"
 
+    def kept_epochs_hint(self, exc: Exception) -> str | None:
+        """After an error mid-run (a full disk, say): the finished epochs and how to continue. Not after a
+        diverging loss, which a resume with the same options would only repeat."""
+        from pathlib import Path
+
+        from artkit.engine.loop import NonFiniteLoss
+
+        if isinstance(exc, NonFiniteLoss):
+            return None
+        if self.run_dir and (Path(self.run_dir) / "last.pt").exists():
+            return self.resume_hint()
+        return None
+
     def close(self) -> None:
         self._stop_bars()
 

@@ -20,7 +20,9 @@ def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     from artkit.engine.train import train
 
     with RichReporter() as reporter:
-        result = run_core(train, cfg, reporter, explicit, interrupted=reporter.resume_hint)
+        result = run_core(
+            train, cfg, reporter, explicit, interrupted=reporter.resume_hint, after_error=reporter.kept_epochs_hint
+        )
     _print_summary(result)
 
 

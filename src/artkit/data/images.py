@@ -45,20 +45,22 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     """Load ``path`` as an upright RGB image.
 
     ``min_size``: when given, a JPEG is decoded at the smallest DCT scale that keeps both
-    sides at least this large (Pillow's ``draft``), which is several times faster for big files.
+    sides at least this large (Pillow's ``draft``), which is several times faster for big files;
+    other formats are reduced by an integer factor right after decoding, before any copy.
     """
     path = os.fspath(path)
     try:
         with Image.open(path) as img:
-            if min_size and img.format == "JPEG":
+            scale = min(img.size) / float(min_size) if min_size else 1.0
+            if scale >= 2 and img.format == "JPEG":
+                # draft keeps the image at least the requested size; ask for the box that keeps
+                # the shorter side >= min_size
                 w, h = img.size
-                scale = min(w, h) / float(min_size)
-                if scale >= 2:
-                    # draft keeps the image at least the requested size; ask for the box that keeps
-                    # the shorter side >= min_size
-                    img.draft("RGB", (int(w / scale) + 1, int(h / scale) + 1))
-            img = ImageOps.exif_transpose(img)
+                img.draft("RGB", (int(w / scale) + 1, int(h / scale) + 1))
             img.load()
+            if scale >= 2 and img.format != "JPEG":
+                img = img.reduce(int(scale))  # other formats decode in full: shrink before any copy is made
+            ImageOps.exif_transpose(img, in_place=True)  # a copy (the default) would double peak memory
             return to_rgb(img)
     except FileNotFoundError:
         raise ImageLoadError(f"image not found: {path}", _BAD_IMAGE_HINT, path) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from artkit.data.labels import stripped_labels
 from artkit.data.spec import Columns
 from artkit.errors import ArtkitError
 from artkit.io import read_csv_text
@@ -98,6 +99,7 @@ class CsvTable:
     image_col: str
     label_col: str | None
     raw: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
 
 
 def read_table(csv_path: str | Path, columns: Columns, labelled: bool, tolerant: bool = False) -> CsvTable:
@@ -116,11 +118,15 @@ def read_table(csv_path: str | Path, columns: Columns, labelled: bool, tolerant:
     paths = [os.path.normpath(os.path.join(base, p)) if p else "" for p in raw[image_col]]
     ids = raw[id_col] if id_col else pd.Series([Path(p).stem for p in raw[image_col]])
     table = pd.DataFrame({"id": ids.astype(str).values, "path": paths})
+    notes = []
     if label_col is not None:
-        table["label"] = raw[label_col].values
+        labels, changed, example = stripped_labels(raw[label_col])
+        table["label"] = labels
+        if changed:
+            notes.append(f"{changed} label(s) of {csv_path.name} had spaces around them, stripped (e.g. {example!r})")
     if not tolerant:
         _refuse_empty_cells(table, csv_path, labelled and label_col is not None)
-    return CsvTable(table=table, id_col=id_col or "id", image_col=image_col, label_col=label_col, raw=raw)
+    return CsvTable(table=table, id_col=id_col or "id", image_col=image_col, label_col=label_col, raw=raw, notes=notes)
 
 
 def _refuse_empty_cells(table: pd.DataFrame, csv_path: Path, labelled: bool) -> None:
@@ -161,12 +167,29 @@ def _unique_ids(paths: list[Path], base: Path) -> list[str]:
     return [p.relative_to(base).with_suffix("").as_posix() for p in paths]
 
 
-def table_from_class_folders(root: Path, exclude: frozenset[str] = frozenset()) -> pd.DataFrame:
-    """``root/<class>/*.jpg`` -> table; class names are the folder names."""
-    rows: list[tuple[Path, str]] = []
-    for class_dir in sorted(
+ARTKIT_MARKERS = ("eda.json", "clean.json", "config.yaml", ".artkit-demo")  # files only artkit's outputs hold
+
+
+def is_artkit_output(folder: Path) -> bool:
+    """An eda/clean output, a run (or a folder of runs), or a demo folder: never a class."""
+    if any((folder / m).is_file() for m in ARTKIT_MARKERS):
+        return True
+    return any((sub / "config.yaml").is_file() for sub in folder.iterdir() if sub.is_dir())
+
+
+def class_folders(root: Path, exclude: frozenset[str] = frozenset()) -> tuple[list[Path], list[str]]:
+    """The class sub-folders of ``root`` and the names of artkit output folders skipped among them."""
+    candidates = sorted(
         d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in exclude
-    ):
+    )
+    skipped = [d.name for d in candidates if is_artkit_output(d)]
+    return [d for d in candidates if d.name not in skipped], skipped
+
+
+def table_from_class_folders(root: Path, exclude: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """``root/<class>/*.jpg`` -> table; class names are the folder names (artkit's own outputs are skipped)."""
+    rows: list[tuple[Path, str]] = []
+    for class_dir in class_folders(root, exclude)[0]:
         rows += [(p, class_dir.name) for p in _images_under(class_dir)]
     paths = [p for p, _ in rows]
     return pd.DataFrame(
@@ -226,6 +249,7 @@ def _discover_csv(
     if train_path is not None:
         read = read_table(train_path, columns, labelled=True, tolerant=tolerant)
         src.train, src.raw_train = read.table, read.raw
+        src.notes += read.notes
         src.id_col, src.image_col, src.label_col = read.id_col, read.image_col, read.label_col or "label"
         src.train_label_col = read.label_col
     if test_path is not None:
@@ -268,6 +292,8 @@ def _discover_folders(root: Path) -> DataSource:
             "use the Dacon layout (train.csv, test.csv) or root/<class>/*.jpg",
         )
     sample = _file_or_none(root / "sample_submission.csv")
+    skipped = class_folders(train_dir, exclude)[1]
+    notes = [f"skipped artkit output folder(s), not classes: {', '.join(skipped)}"] if skipped else []
     return DataSource(
         root=root,
         layout="folder",
@@ -275,9 +301,19 @@ def _discover_folders(root: Path) -> DataSource:
         test=test,
         test_source="test/ folder" if test is not None else "none",
         sample_submission=sample,
+        notes=notes,
     )
 
 
 def class_names(labels) -> list[str]:
     """The fixed class order: sorted unique names (Python's code-point order, locale-independent)."""
     return sorted(set(labels))
+
+
+def paths_outside(table: pd.DataFrame | None, *folders: Path | None) -> list[str]:
+    """Image paths of ``table`` that lie outside every one of ``folders`` (absolute paths in a CSV are allowed,
+    but worth knowing about)."""
+    if table is None:
+        return []
+    roots = [os.path.join(os.path.realpath(f), "") for f in folders if f is not None]
+    return [p for p in table["path"] if p and not any(os.path.realpath(p).startswith(r) for r in roots)]

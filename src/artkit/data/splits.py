@@ -17,6 +17,11 @@ def fold_assignments(labels: pd.Series | list[str], folds: int, seed: int) -> np
     if folds < 2:
         raise ArtkitError(f"--folds must be at least 2 (got {folds})")
     labels = np.asarray(list(labels), dtype=object)
+    if folds > len(labels):
+        raise ArtkitError(
+            f"--folds {folds} is more than the {len(labels)} training rows",
+            f"use at most --folds {len(labels)} (5 is usual)",
+        )
     rng = np.random.default_rng(seed)
     assign = np.empty(len(labels), dtype=np.int64)
     offset = 0
@@ -59,3 +64,9 @@ def make_split(
     else:
         out["split"] = np.where(holdout_mask(out["label"], val_fraction, seed), "val", "train")
     return out
+
+
+def classes_smaller_than(labels, folds: int) -> dict[str, int]:
+    """Classes with fewer rows than folds: some folds then train without them. Class -> rows."""
+    counts = pd.Series(list(labels)).value_counts()
+    return {str(k): int(v) for k, v in counts[counts < folds].sort_index().items()}

@@ -38,6 +38,7 @@ class EpochPlanner:
     steps_per_epoch: int
     val_per_train_image: float  # validation images per training image of an epoch
     epoch_seconds: list[float] = field(default_factory=list)
+    ended_early: bool = False  # the schedule was cut to end with an epoch: the run ends there, come what may
 
     def probe_steps(self) -> int:
         return max(3, min(self.steps_per_epoch, int(self.steps_per_epoch * PROBE_FRACTION)))
@@ -54,7 +55,19 @@ class EpochPlanner:
         """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size); the median
         of the last three epochs keeps one slow epoch from cutting the run short."""
         self.epoch_seconds.append(seconds)
+        if self.ended_early:
+            return done_epochs
         return self.total(done_epochs, statistics.median(self.epoch_seconds[-3:]))
+
+    def out_of_time(self, step: int, seconds: float) -> bool:
+        """True when not even one more epoch fits after the current one, whose first ``step`` steps took
+        ``seconds``: the run then ends with the current epoch (its schedule shortened to end there). When some
+        but not all of the planned epochs fit, the plan shrinks after the epoch instead."""
+        per_epoch = seconds / max(step, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+        rest = per_epoch - seconds
+        next_epoch = statistics.median(self.epoch_seconds[-3:]) if self.epoch_seconds else per_epoch
+        self.ended_early = self.budget.left() + self.budget.seconds * OVERRUN_SLACK < rest + next_epoch
+        return self.ended_early
 
     def total(self, done_epochs: int, epoch_seconds: float) -> int:
         """The epochs done plus as many more as fit in what is left (at least one epoch in all). An epoch that

@@ -4,7 +4,7 @@ data loaders (rebuilt when progressive resizing changes the training size)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from artkit.data.dataset import ImageTable
 from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
 from artkit.data.sampler import EpochSampler, sample_weights
-from artkit.data.splits import make_split
+from artkit.data.splits import classes_smaller_than, make_split
 from artkit.data.transforms import create_transform, get_preset
 from artkit.engine.config import TrainConfig
 from artkit.engine.device import Runtime
@@ -35,6 +35,7 @@ class RunData:
     train_rows: pd.DataFrame
     val_rows: pd.DataFrame
     bad: dict[str, str]  # unreadable path -> reason (left out with --skip-bad)
+    notes: list[str] = field(default_factory=list)  # what the user should know about the data
 
     def targets(self, rows: pd.DataFrame) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.classes)}
@@ -62,8 +63,17 @@ def find_unreadable(paths: list[str], workers: int, decode: bool = False) -> dic
     return {p: r for p, r in zip(paths, reasons) if r is not None}
 
 
-def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Find the training table, split it, and record split.csv and config.yaml in the run folder."""
+def _fold_notes(table: pd.DataFrame, folds: int | None) -> list[str]:
+    small = classes_smaller_than(table["label"], folds) if folds else {}
+    if not small:
+        return []
+    listed = ", ".join(f"{k} ({v})" for k, v in list(small.items())[:5]) + (" ..." if len(small) > 5 else "")
+    return [f"{len(small)} class(es) have fewer rows than --folds {folds}, so some folds train without them: {listed}"]
+
+
+def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Find the training table, split it, and record split.csv and config.yaml in the run folder; returns the
+    split, the classes and notes about the data."""
     source = discover(cfg.data, cfg.train_csv, None, cfg.columns)
     table = source.require_train()
     if table["id"].duplicated().any():
@@ -79,7 +89,8 @@ def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str]
         split = make_split(table, cfg.seed, cfg.val_fraction, cfg.folds, cfg.fold)
     write_csv(run_dir / "split.csv", split)
     save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
-    return split, class_names(table["label"])
+    notes = [n for n in source.notes if "test" not in n] + _fold_notes(table, cfg.folds)
+    return split, class_names(table["label"]), notes
 
 
 def _saved_split(run_dir: Path) -> pd.DataFrame:
@@ -92,9 +103,9 @@ def _saved_split(run_dir: Path) -> pd.DataFrame:
 def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: int) -> RunData:
     """The split (new, or the run's own when resuming from ``last``), without unreadable images."""
     if last is not None:
-        split, classes = _saved_split(run_dir), list(last["classes"])
+        split, classes, notes = _saved_split(run_dir), list(last["classes"]), []
     else:
-        split, classes = _new_split(cfg, run_dir)
+        split, classes, notes = _new_split(cfg, run_dir)
     if len(classes) < 2:
         raise ArtkitError(f"need at least two classes to train, found {len(classes)}")
     # with --skip-bad, decode everything up front so truncated files are left out and counted too
@@ -111,6 +122,7 @@ def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: in
         train_rows=usable[usable["split"] == "train"],
         val_rows=usable[usable["split"] == "val"],
         bad=bad,
+        notes=notes,
     )
 
 

@@ -94,6 +94,23 @@ def build_model(cfg: TrainConfig, n_classes: int, resuming: bool, reporter: Repo
     return model, "timm pretrained weights" if pretrained else "random init"
 
 
+def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) -> None:
+    """One forward pass of a blank image before any work: a size the model cannot take fails here, clearly."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), rt.autocast():
+            model(rt.images(torch.zeros(1, 3, size, size)))
+    except (AssertionError, RuntimeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ArtkitError(
+            f"{name} cannot take {size} x {size} px images ({reason})",
+            "choose another --img-size (a multiple of 32 suits most models)",
+        ) from None
+    finally:
+        model.train(was_training)
+
+
 def build_parts(
     cfg: TrainConfig,
     model: torch.nn.Module,
@@ -216,6 +233,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     model, init = build_model(cfg, len(data.classes), resuming, reporter)
     dcfg = model_data_config(model, cfg.img_size)
     rt.prepare(model)
+    check_input_size(model, cfg.model, min(dcfg.img_size, cfg.img_size_start or dcfg.img_size), rt)
     loaders = build_loaders(cfg, data, dcfg, workers, rt)
     parts = build_parts(cfg, model, data, rt, len(loaders.train))
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
@@ -277,15 +295,22 @@ def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
 
 
 def _probe(s: Session, epoch: int, reporter: Reporter):
-    """The step callback of an epoch: the reporter's, plus the first plan of a time budget."""
-    if s.planner is None or s.planner.epoch_seconds:
+    """The step callback of an epoch: the reporter's, plus a time budget's plan: the first plan after the first
+    steps of the run, and an earlier end (the schedule shortened to end with this epoch) when the epochs planned
+    after this one no longer fit."""
+    if s.planner is None:
         return reporter.step
-    started, probe = time.perf_counter(), s.planner.probe_steps()
+    planner, started, first = s.planner, time.perf_counter(), not s.planner.epoch_seconds
 
     def on_step(step: int, loss: float, lr: float, images_per_s: float) -> None:
         reporter.step(step, loss, lr, images_per_s)
-        if step == probe:
-            set_epochs(s, s.planner.from_steps(epoch, step, time.perf_counter() - started), reporter)
+        seconds = time.perf_counter() - started
+        if step < planner.probe_steps():  # too few steps to judge the speed by
+            return
+        if first and step == planner.probe_steps():
+            set_epochs(s, planner.from_steps(epoch, step, seconds), reporter)
+        elif s.cfg.epochs > epoch + 1 and planner.out_of_time(step, seconds):
+            set_epochs(s, epoch + 1, reporter)
 
     return on_step
 
@@ -382,6 +407,8 @@ def fit(
     s = start_session(cfg, run_dir, reporter, resuming)
     s.planner = _planner(s, budget, reporter)
     reporter.start({**s.header, "epochs": s.cfg.epochs})
+    for note in s.data.notes:
+        reporter.message(f"note: {note}")
     stopped_early, epoch = False, s.state.epoch
     while epoch < s.cfg.epochs:
         started = time.perf_counter()

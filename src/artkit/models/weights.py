@@ -45,7 +45,13 @@ def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
 
         if not path.is_file():
             raise ArtkitError(f"weights file not found: {path}")
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error type, plus OSError and ValueError
+            raise ArtkitError(
+                f"{path} is not a readable .safetensors file ({str(exc).splitlines()[0][:160]})",
+                "the file may be truncated or damaged; download or save it again",
+            ) from None
     else:
         state = _extract_state_dict(load_torch(path))
     own = model.state_dict()

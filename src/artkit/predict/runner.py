@@ -45,7 +45,7 @@ def run_checkpoint(
     from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime
     from artkit.engine.loop import predict_logits
-    from artkit.predict.tta import build_views
+    from artkit.predict.tta import build_views, resizes
     from artkit.system import default_workers
 
     views = build_views(opts.tta)
@@ -68,6 +68,13 @@ def run_checkpoint(
         logits, _ = predict_logits(model, loader, rt, views, on_step)
     except torch.cuda.OutOfMemoryError:
         raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
+    except RuntimeError as exc:  # models without a size flag that still fail on other input sizes
+        if resizes(opts.tta) and "size" in str(exc):
+            raise ArtkitError(
+                f"{ckpt['model']} cannot take other input sizes, so --tta multi-scale does not apply",
+                "use hflip or five-crop",
+            ) from None
+        raise
     finally:
         del model
     refuse_non_finite(logits, source)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from artkit.configs import check_config
-from artkit.data.layout import DataSource, discover
+from artkit.data.labels import similar_labels
+from artkit.data.layout import DataSource, discover, paths_outside
 from artkit.errors import ArtkitError
 from artkit.io import ensure_dir, read_csv_text, write_csv, write_json
 from artkit.qa.config import ISSUES, CleanConfig
@@ -677,6 +678,18 @@ def find_all(s: Scanned, config: CleanConfig, oof: Oof | None) -> tuple[list[Fin
     return findings + label_findings, label_table
 
 
+def data_notes(source: DataSource, labels: np.ndarray) -> list[str]:
+    """What clean says about the data besides its per-row issues: label spellings and outside paths."""
+    notes = list(source.notes)
+    for a, b in similar_labels([v for v in labels if v.strip()]):
+        notes.append(f"near-identical class names {a!r} and {b!r}: one class spelled two ways? relabel with --fix")
+    csv_dirs = [p.parent for p in (source.train_csv, source.test_csv) if p is not None]
+    outside = paths_outside(source.train, source.root, *csv_dirs) + paths_outside(source.test, source.root, *csv_dirs)
+    if outside:
+        notes.append(f"{len(outside)} image path(s) point outside the data folder, e.g. {outside[0]}")
+    return notes
+
+
 def run_clean(config: CleanConfig, progress: Progress | None = None) -> CleanReport:
     """Find the issues, decide what the drop policy removes, and write the outputs."""
     check_config(config)
@@ -684,11 +697,12 @@ def run_clean(config: CleanConfig, progress: Progress | None = None) -> CleanRep
     source, train, labels, relabelled = load_training(config)
     oof = read_oof(config.oof, train) if config.oof else None  # validate before the long scan
     s = scan_dataset(config, source, train, labels, relabelled, progress)
+    notes = (oof.notes if oof else []) + data_notes(source, labels)
     findings, label_table = find_all(s, config, oof)
     reason = drop_reasons(findings, drop)
     issues = issue_table(findings, reason, s)
     keep = np.array([i not in reason for i in range(len(s.train))], dtype=bool)
-    return write_outputs(config, s, findings, issues, reason, keep, label_table, drop, (oof.notes if oof else []))
+    return write_outputs(config, s, findings, issues, reason, keep, label_table, drop, notes)
 
 
 def write_outputs(

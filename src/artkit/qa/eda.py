@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from artkit.configs import check_config
-from artkit.data.layout import DataSource, discover
+from artkit.data.labels import similar_labels
+from artkit.data.layout import DataSource, discover, paths_outside
 from artkit.io import ensure_dir, save_figure, write_json, write_text
 from artkit.plots import pyplot
 from artkit.qa.config import EdaConfig
@@ -303,6 +304,13 @@ def _dataset(inputs: DataSource, train: pd.DataFrame, test: pd.DataFrame | None)
     }
 
 
+def _outside(inputs: DataSource) -> dict:
+    """How many image paths point outside the data folder (and the CSV's folder), with an example."""
+    csv_dirs = [p.parent for p in (inputs.train_csv, inputs.test_csv) if p is not None]
+    outside = paths_outside(inputs.train, inputs.root, *csv_dirs) + paths_outside(inputs.test, inputs.root, *csv_dirs)
+    return {"outside": len(outside), "example": outside[0] if outside else None}
+
+
 def _summarise(config: EdaConfig, inputs: DataSource, tr: pd.DataFrame, te: pd.DataFrame | None) -> dict:
     """Every number of eda.json except duplicates and scan timings."""
     train, test = inputs.train.reset_index(drop=True), inputs.test
@@ -313,7 +321,12 @@ def _summarise(config: EdaConfig, inputs: DataSource, tr: pd.DataFrame, te: pd.D
     return {
         "dataset": _dataset(inputs, train, test),
         "classes": _classes(config, labels, tr),
-        "labels": {"empty": int(empty.sum()), "empty_ids": train.loc[empty, "id"].astype(str).tolist()},
+        "labels": {
+            "empty": int(empty.sum()),
+            "empty_ids": train.loc[empty, "id"].astype(str).tolist(),
+            "similar": [list(p) for p in similar_labels(labels[~empty])],
+        },
+        "paths": _outside(inputs),
         "ids": {
             "duplicate_train": _dup_ids(train["id"]),
             "duplicate_test": _dup_ids(test["id"]) if test is not None else {},
@@ -399,6 +412,16 @@ def _problems_html(d: dict) -> list[str]:
         parts.append(table(["set", "id", "kind", "error", "file"], rows, numeric_from=9))
     else:
         parts.append('<p class="ok">Every image file exists and decodes.</p>')
+    for a, b in d["labels"]["similar"]:
+        parts.append(
+            f'<p class="bad">Near-identical class names: "{escape(a)}" and "{escape(b)}" (one class spelled '
+            "two ways? relabel with artkit clean --fix)</p>"
+        )
+    if d["paths"]["outside"]:
+        parts.append(
+            f'<p class="muted">{d["paths"]["outside"]:,} image path(s) point outside the data folder, e.g. '
+            f"{escape(d['paths']['example'])}</p>"
+        )
     if d["labels"]["empty"]:
         ids = escape(", ".join(d["labels"]["empty_ids"][:50]))
         parts.append(f'<p class="bad">{d["labels"]["empty"]} row(s) with an empty label: ids {ids}</p>')

@@ -40,7 +40,9 @@ from artkit.system import default_workers
 Progress = Callable[[int, int], None]
 
 # Bump when a fact's meaning or computation changes: old cache rows are then ignored.
-SCAN_VERSION = 3
+SCAN_VERSION = 4
+TABLE = "files_v4"  # the cache key changed in version 4: a new table, old caches stay readable by old artkits
+STAMP_BYTES = 16 * 1024
 THUMB_MIN_SIDE = 32  # decode JPEGs at the smallest scale that keeps both sides >= this
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 GRAY_TOLERANCE = 10  # channel spread (0..255) under which an RGB pixel counts as gray; JPEG chroma noise is smaller
@@ -234,7 +236,10 @@ def cache_dir() -> Path:
 
 
 class ScanCache:
-    """Facts per file in sqlite, valid while (absolute path, size, mtime_ns) are unchanged.
+    """Facts per file in sqlite, valid while (absolute path, size, mtime_ns, digest of the first and last
+    16 KiB) are unchanged. The digest catches a file rewritten with the same size and mtime (a copy tool that keeps
+    times, a clock reset) where it changes either end of the file, as a re-encoded or replaced image does; an edit
+    confined to the middle of a large file with size and mtime forced back is not seen (``--no-cache`` rescans).
 
     A cache that cannot be opened or written (read-only home, a disk full) is silently
     disabled: it is a speed-up, never a reason to fail."""
@@ -249,22 +254,28 @@ class ScanCache:
             self.path = folder / "scan.sqlite"
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, version INTEGER, facts TEXT)"
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, digest TEXT, version INTEGER, facts TEXT)"
             )
             self.db.commit()
         except (OSError, sqlite3.Error):
             self.db, self.path = None, None
 
     @staticmethod
-    def stamp(path: str) -> tuple[int, int] | None:
+    def stamp(path: str) -> tuple[int, int, str] | None:
+        """(size, mtime_ns, digest of the first and last STAMP_BYTES), or None if the file cannot be read."""
         try:
             st = os.stat(path)
+            with open(path, "rb") as fh:
+                head = fh.read(STAMP_BYTES)
+                if st.st_size > 2 * STAMP_BYTES:
+                    fh.seek(-STAMP_BYTES, os.SEEK_END)
+                tail = fh.read(STAMP_BYTES)
         except OSError:
             return None
-        return st.st_size, st.st_mtime_ns
+        return st.st_size, st.st_mtime_ns, hashlib.blake2b(head + tail, digest_size=16).hexdigest()
 
-    def get_many(self, stamps: dict[str, tuple[int, int]]) -> dict[str, dict]:
+    def get_many(self, stamps: dict[str, tuple[int, int, str]]) -> dict[str, dict]:
         if self.db is None or not stamps:
             return {}
         found: dict[str, dict] = {}
@@ -273,20 +284,20 @@ class ScanCache:
             for i in range(0, len(keys), 500):
                 part = keys[i : i + 500]
                 marks = ",".join("?" * len(part))
-                q = f"SELECT path, size, mtime_ns, version, facts FROM files WHERE path IN ({marks})"
-                for path, size, mtime, version, facts in self.db.execute(q, part):
-                    if version == SCAN_VERSION and (size, mtime) == stamps[path]:
+                q = f"SELECT path, size, mtime_ns, digest, version, facts FROM {TABLE} WHERE path IN ({marks})"
+                for path, size, mtime, digest, version, facts in self.db.execute(q, part):
+                    if version == SCAN_VERSION and (size, mtime, digest) == stamps[path]:
                         found[path] = json.loads(facts)
         except sqlite3.Error:
             return {}
         return found
 
-    def put_many(self, rows: Iterable[tuple[dict, tuple[int, int]]]) -> None:
+    def put_many(self, rows: Iterable[tuple[dict, tuple[int, int, str]]]) -> None:
         if self.db is None:
             return
-        data = [(r["path"], s[0], s[1], SCAN_VERSION, json.dumps(r)) for r, s in rows]
+        data = [(r["path"], s[0], s[1], s[2], SCAN_VERSION, json.dumps(r)) for r, s in rows]
         try:
-            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", data)
+            self.db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)", data)
             self.db.commit()
         except sqlite3.Error:
             pass
@@ -353,7 +364,7 @@ def scan_images(
         done = hits
         if progress:
             progress(done, total)
-        pending: list[tuple[dict, tuple[int, int]]] = []
+        pending: list[tuple[dict, tuple[int, int, str]]] = []
 
         def finished(chunk: list[str], rows: list[dict]) -> None:
             nonlocal done
