@@ -135,6 +135,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "rec_warmup_0": ("recipe, no warmup", OLD_RECIPE + ["--warmup-epochs", "0"]),
     "rec_warmup_0.5": ("recipe, warmup 0.5", OLD_RECIPE + ["--warmup-epochs", "0.5"]),
     "rec_img_160": ("recipe at 160 px", OLD_RECIPE + ["--img-size", "160"]),
+    "rec_prog": ("recipe, progressive resizing 96 -> 128 px", OLD_RECIPE + ["--img-size-start", "96"]),
+    "rec_strong": ("recipe with strong aug instead of crop", OLD_RECIPE + ["--aug", "strong"]),
     "rec_img_96": ("recipe at 96 px", OLD_RECIPE + ["--img-size", "96"]),
     "rec_light": ("recipe with light aug instead of crop", OLD_RECIPE + ["--aug", "light"]),
     "rec_wd_0.01": ("recipe, weight decay 0.01", OLD_RECIPE + ["--weight-decay", "0.01"]),

@@ -87,6 +87,7 @@ def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp
     monkeypatch.setattr(RichReporter, "epoch_end", interrupt_after_first)
     r = artkit("train", *common, "--epochs", "3", "--name", "part", ok=False)
     assert r.exit_code == 130 and len(pd.read_csv(out / "part" / "results.csv")) == 1
+    assert f"continue with: artkit train --resume {out / 'part'}" in " ".join(r.output.split())
     monkeypatch.setattr(RichReporter, "epoch_end", original)
     r = artkit("train", "--resume", out / "part")
     assert "resuming after epoch 1" in r.output

@@ -126,5 +126,5 @@ def test_report_html_loads_every_picture_in_a_browser(tmp_path: Path):
     root = make_planted(tmp_path / "data")
     r = run_eda(EdaConfig(data=str(root), out=str(tmp_path / "eda"), workers=2))
     n_img = len(re.findall(r"<img ", r.report_html.read_text(encoding="utf-8")))
-    assert n_img == 6
+    assert n_img == 7 and "pairs.png" in r.report_html.read_text(encoding="utf-8")  # 6 + look-alike pairs
     assert images_loaded_in_browser(r.report_html, tmp_path) == (n_img, n_img)

@@ -81,9 +81,10 @@ def run_core(
 
 def fail(message: str, hint: str | None = None) -> None:
     """Stop the command with a usage-style error: one message, exit code 2."""
-    err_console.print(
-        f"[bold red]error:[/] {message}" + (f"\n  hint: {hint}" if hint else ""), markup=True, soft_wrap=True
-    )
+    from rich.markup import escape
+
+    text = message + (f"\n  hint: {hint}" if hint else "")
+    err_console.print(f"[bold red]error:[/] {escape(text)}", markup=True, soft_wrap=True)  # [x] in text is text
     raise typer.Exit(2)
 
 

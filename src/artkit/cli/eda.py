@@ -20,7 +20,10 @@ def eda_command(cfg: EdaConfig, explicit: set[str]) -> None:
     for note in r.notes:
         console.print(f"[dim]note: {note}[/]")
     console.print(f"\n[bold green]report[/]: {r.report_html}")
-    console.print(f"  also in {r.out}: eda.json, class_counts.png, hist_*.png, contact_sheet.png")
+    console.print(
+        f"  also in {r.out}: eda.json, class_counts.png, hist_*.png, contact_sheet.png"
+        + (", pairs.png (look-alike pairs)" if "pairs" in r.figures else "")
+    )
     rec = r.data["recommended"]
     chosen = ", ".join(f"{k} {v}" for k, v in rec["options"].items() if k in rec["reasons"] and k != "data")
     console.print(f"[bold]recommended[/]: {chosen} → artkit train --config {r.out / rec['file']}")

@@ -6,6 +6,8 @@ from artkit.cli.app import app, console, run_core
 from artkit.cli.options import config_command
 from artkit.predict.config import EvalConfig
 
+WORST = 10  # classes shown without --all
+
 
 @config_command(app, "eval", EvalConfig, epilog="Example: artkit eval runs/train/best.pt --tta hflip")
 def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
@@ -17,12 +19,13 @@ def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
 
     with RichReporter() as reporter:
         r = run_core(run_eval, cfg, reporter)
-    table = Table(title=f"per class ({r.rows} images: {r.source})", show_edge=False)
+    present = [row for row in r.per_class if row["support"] or row["precision"]]
+    shown = sorted(present, key=lambda d: d["f1"])[: None if cfg.show_all else WORST]
+    title = f"per class, {'all' if len(shown) == len(present) else f'the {len(shown)} worst of {len(present)}'}"
+    table = Table(title=f"{title} ({r.rows} images: {r.source})", show_edge=False)
     for col in ("class", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    for row in sorted(r.per_class, key=lambda d: d["f1"]):
-        if row["support"] == 0 and row["precision"] == 0:
-            continue
+    for row in shown:
         table.add_row(
             row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"])
         )

@@ -1,4 +1,4 @@
-"""``artkit models``: list timm model names."""
+"""``artkit models``: find timm model names the way you type them."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import typer
 from artkit.cli.app import app, console
 
 
-@app.command("models", epilog="Example: artkit models 'convnext_*' --pretrained")
+@app.command("models", epilog="Examples: artkit models effnet · artkit models 'convnext_*' --pretrained")
 def models_command(
-    pattern: str = typer.Argument("", help="Substring or wildcard, e.g. efficientnet or 'convnext*'."),
+    pattern: str = typer.Argument(
+        "",
+        help="Part of a name (efficientnet_b), letters in order (effnet) or a "
+        "wildcard ('convnext_*'); empty lists every model.",
+    ),
     pretrained: bool = typer.Option(False, "--pretrained", help="Only models with pretrained weights."),
 ) -> None:
     """List the timm models artkit can train (any of them works with --model)."""
-    from artkit.models.factory import list_model_names
+    from artkit.models.catalog import find_models
 
-    names = list_model_names(pattern, pretrained)
-    for name in names:
+    found = find_models(pattern, pretrained)
+    for name in found.names:
         console.print(name)
-    console.print(f"[dim]{len(names)} model(s)[/]")
+    how = {
+        "letters in order": f" (no name contains '{pattern}'; these hold its letters in order, closest first)",
+        "wildcard": f" matching '{pattern}'",
+        "substring": f" containing '{pattern}'",
+        "all": "",
+    }[found.how]
+    console.print(f"[dim]{len(found.names)} model(s){how}[/]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from artkit.cli.app import console
@@ -80,7 +81,7 @@ class RichReporter(Reporter):
         console.print(line + ("  [green]★ best[/]" if improved else ""))
 
     def message(self, text: str) -> None:
-        console.print(f"  {text}")  # Rich prints above live bars
+        console.print(f"  {escape(text)}")  # Rich prints above live bars; [x] in core text is text, not a style
 
     def progress(self, task: str, done: int, total: int) -> None:
         """A transient bar per inference pass (batches done of total); nothing when not on a terminal."""
@@ -134,7 +135,7 @@ class RichReporter(Reporter):
             return self.resume_hint()
         return None
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         self._stop_bars()
 
     def __enter__(self) -> RichReporter:

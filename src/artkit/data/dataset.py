@@ -28,12 +28,14 @@ class ImageTable(Dataset):
         transform,
         decode_size: int | None = None,
         skip_bad: bool = False,
+        bad_hint: str | None = None,
     ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
         self.transform = transform
         self.decode_size = decode_size
         self.skip_bad = skip_bad
+        self.bad_hint = bad_hint  # what the user can do about an unreadable image here (train: --skip-bad)
         self.bad_paths: set[str] = set()
 
     def __len__(self) -> int:
@@ -44,9 +46,9 @@ class ImageTable(Dataset):
             j = (i + step) % len(self.paths)
             try:
                 return j, np.asarray(load_image(self.paths[j], self.decode_size))
-            except ImageLoadError:
+            except ImageLoadError as exc:
                 if not self.skip_bad:
-                    raise
+                    raise ImageLoadError(exc.message, self.bad_hint or exc.hint, exc.path) from None
                 self.bad_paths.add(self.paths[j])
         raise ImageLoadError("no readable image left in the dataset", "check the image folder")
 

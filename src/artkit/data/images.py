@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from artkit.errors import ImageLoadError
 
 # Decompression-bomb guard: keep Pillow's default limit (Image.MAX_IMAGE_PIXELS) untouched.
-_BAD_IMAGE_HINT = "fix or remove the file (`artkit clean` lists them all), or train with --skip-bad to leave it out"
+_BAD_IMAGE_HINT = "fix or replace the file (`artkit clean` lists every unreadable file)"
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

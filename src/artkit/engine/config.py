@@ -192,6 +192,15 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
     )
     out: str = option("runs", "Folder that holds run directories.", panel=RUN_PANEL)
     name: str | None = option(None, "Run name (default train, train2, ...); never overwritten.", panel=RUN_PANEL)
+    logger: list[str] = option(
+        help="Also log to experiment trackers, comma-separated: tensorboard (event files in "
+        "the run folder) and/or mlflow ($MLFLOW_TRACKING_URI, default ./mlruns); each "
+        "is an extra: pip install 'artkit[tensorboard]' / 'artkit[mlflow]'.",
+        factory=list,
+        panel=RUN_PANEL,
+        choices=("tensorboard", "mlflow"),
+        resumable=True,
+    )
     resume: str | None = option(
         None,
         "Continue runs/NAME from its last.pt (optionally with a larger --epochs).",
@@ -253,3 +262,16 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ArtkitError(f"--time must be longer than 0 (got {text!r})")
     return seconds
+
+
+@dataclass(kw_only=True)
+class RunsConfig:
+    """Options of ``artkit runs``."""
+
+    folder: str = option("runs", "The folder that holds the runs (searched recursively).", argument=True)
+    sort: str = option(
+        "started",
+        "Order of the rows: started, name, score (best first), time, status or model.",
+        choices=("started", "name", "score", "time", "status", "model"),
+    )
+    csv: str | None = option(None, "Also write the table to this CSV file.")

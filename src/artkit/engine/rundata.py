@@ -153,7 +153,8 @@ def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, d
 def _dataset(cfg: TrainConfig, data: RunData, rows: pd.DataFrame, dcfg: DataConfig, size: int, stage: str):
     decode = int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
     transform = create_transform(cfg.aug, size, dcfg.mean, dcfg.std, stage)
-    return ImageTable(rows["path"].tolist(), data.targets(rows), transform, decode, cfg.skip_bad)
+    hint = "fix or replace the file (`artkit clean` lists them all), or train with --skip-bad to leave it out"
+    return ImageTable(rows["path"].tolist(), data.targets(rows), transform, decode, cfg.skip_bad, hint)
 
 
 def train_loader(

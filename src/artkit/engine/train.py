@@ -2,33 +2,69 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from artkit.engine import kfold
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
+from artkit.engine.loggers import with_loggers
 from artkit.engine.runs import new_run_dir
 from artkit.engine.trainer import TrainResult, fit_new, resume_config, resume_run, validate_config
 from artkit.errors import ArtkitError
 from artkit.reporting import Reporter
 
 
+def adopt_weights_model(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> TrainConfig:
+    """A weights file that names its model decides ``--model`` (a tf_ and a plain EfficientNet differ in padding
+    and normalisation); an explicit ``--model`` that disagrees with it is refused."""
+    if not cfg.weights:
+        return cfg
+    from artkit.models.weights import read_weights_meta
+
+    model = read_weights_meta(cfg.weights).get("model")
+    if not model or model == cfg.model:
+        return cfg
+    if "model" in explicit:
+        raise ArtkitError(
+            f"{cfg.weights} holds weights of {model}, not {cfg.model}",
+            f"leave out --model (the file's model is used) or pass --model {model}",
+        )
+    reporter.message(f"--weights {cfg.weights}: model {model} (from the file)")
+    return replace(cfg, model=model)
+
+
 def train(cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str] | None = None) -> TrainResult:
-    """Run ``artkit train``. ``explicit`` names the options the user set, so that resuming can check that
-    nothing else changed."""
-    reporter = reporter or Reporter()
-    budget = TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None  # counts from here, setup included
-    if cfg.resume:
-        run_dir = Path(cfg.resume)
-        if not (run_dir / "config.yaml").exists():
+    """Run ``artkit train``: a new run, k-fold runs, or a resumed run (``cfg.resume``). ``explicit`` names the
+    options the user set, so that resuming can check that nothing else changed. A ``--time`` budget counts from
+    here, setup included."""
+    budget = TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None
+    resume_dir = Path(cfg.resume) if cfg.resume else None
+    if resume_dir is not None:
+        if not (resume_dir / "config.yaml").exists():
             raise ArtkitError(
-                f"{run_dir} is not an artkit run directory (no config.yaml)",
+                f"{resume_dir} is not an artkit run directory (no config.yaml)",
                 "pass the run folder, e.g. --resume runs/train2",
             )
-        cfg = resume_config(run_dir, cfg, explicit if explicit is not None else set())
+        cfg = resume_config(resume_dir, cfg, explicit or set())
+    reporter = with_loggers(reporter or Reporter(), cfg.logger)
+    try:
+        result = _train(cfg, resume_dir, reporter, explicit or set(), budget)
+    except BaseException:
+        reporter.close(failed=True)
+        raise
+    reporter.close()
+    return result
+
+
+def _train(
+    cfg: TrainConfig, resume_dir: Path | None, reporter: Reporter, explicit: set[str], budget: TimeBudget | None
+) -> TrainResult:
+    if resume_dir is not None:
         if cfg.folds and cfg.fold is None:
-            return kfold.train_all_folds(cfg, run_dir, reporter, resuming=True, budget=budget)
-        return resume_run(cfg, run_dir, reporter, budget)
+            return kfold.train_all_folds(cfg, resume_dir, reporter, resuming=True, budget=budget)
+        return resume_run(cfg, resume_dir, reporter, budget)
+    cfg = adopt_weights_model(cfg, explicit, reporter)
     validate_config(cfg)
     if cfg.folds:
         return kfold.train_folds(cfg, reporter, budget)

@@ -261,6 +261,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         "init": init,
         "chosen": cfg.chosen or {},
         "time": cfg.time,
+        "config": to_dict(cfg),
     }
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch.nn as nn
 
 from artkit.errors import ArtkitError
-
-OFFLINE_HINT = (
-    "train without them with --no-pretrained, or start from a local state dict with --weights FILE "
-    "(or run once online to fill timm's cache)"
-)
+from artkit.models.pretrained import OFFLINE_HINT, cached, hub_reachable
 
 
 def _unknown_model(name: str) -> ArtkitError:
@@ -29,6 +27,35 @@ def has_pretrained(name: str) -> bool:
     return bool(timm.list_pretrained(name)) or bool(timm.list_pretrained(f"{name}.*"))
 
 
+def check_pretrained_available(name: str) -> None:
+    """Stop in seconds when pretrained weights cannot be had: timm has none, or they are not cached and the hub
+    cannot be reached."""
+    if not has_pretrained(name):
+        raise ArtkitError(f"timm has no pretrained weights for '{name}'", OFFLINE_HINT)
+    if not cached(name) and not hub_reachable():
+        raise ArtkitError(
+            f"pretrained weights for '{name}' are not cached here and the model hub cannot be reached (no network)",
+            OFFLINE_HINT,
+        )
+
+
+@contextmanager
+def _offline_if_cached(name: str | None):
+    """Cached weights load without the network: no update checks, no retries."""
+    if name is None or not cached(name):
+        yield
+        return
+    saved = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved
+
+
 def create_model(
     name: str, num_classes: int, pretrained: bool = False, drop_rate: float = 0.0, drop_path_rate: float | None = None
 ) -> nn.Module:
@@ -41,10 +68,11 @@ def create_model(
     kwargs: dict = {"num_classes": num_classes, "drop_rate": drop_rate}
     if drop_path_rate:
         kwargs["drop_path_rate"] = drop_path_rate
-    if pretrained and not has_pretrained(name):
-        raise ArtkitError(f"timm has no pretrained weights for '{name}'", OFFLINE_HINT)
+    if pretrained:
+        check_pretrained_available(name)
     try:
-        return timm.create_model(name, pretrained=pretrained, **kwargs)
+        with _offline_if_cached(name if pretrained else None):
+            return timm.create_model(name, pretrained=pretrained, **kwargs)
     except TypeError as exc:
         if "drop_path_rate" in str(exc):
             raise ArtkitError(f"model '{name}' does not take --drop-path-rate", "leave it out for this model") from None
@@ -101,10 +129,3 @@ def model_data_config(model: nn.Module, img_size: int | None = None) -> DataConf
     cfg = resolve_data_config({}, model=model)
     size = img_size or int(cfg["input_size"][-1])
     return DataConfig(img_size=size, mean=[float(v) for v in cfg["mean"]], std=[float(v) for v in cfg["std"]])
-
-
-def list_model_names(pattern: str = "", pretrained_only: bool = False) -> list[str]:
-    import timm
-
-    pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*" if pattern else ""
-    return timm.list_models(pat or "", pretrained=pretrained_only)

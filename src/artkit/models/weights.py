@@ -40,20 +40,8 @@ def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
     at their fresh initialisation and reported.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        if not path.is_file():
-            raise ArtkitError(f"weights file not found: {path}")
-        try:
-            state = load_file(str(path))
-        except Exception as exc:  # safetensors raises its own error type, plus OSError and ValueError
-            raise ArtkitError(
-                f"{path} is not a readable .safetensors file ({str(exc).splitlines()[0][:160]})",
-                "the file may be truncated or damaged; download or save it again",
-            ) from None
-    else:
-        state = _extract_state_dict(load_torch(path))
+    obj = _read(path)
+    state = _extract_state_dict(obj)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
@@ -64,5 +52,144 @@ def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
             "check --model, or convert the file's names to timm's",
         )
     model.load_state_dict(usable, strict=False)
+    cfg = obj.get("pretrained_cfg") if isinstance(obj, dict) and obj.get("format") == WEIGHTS_FORMAT else None
+    if cfg and hasattr(model, "pretrained_cfg"):  # the weights' own input size and normalisation
+        model.pretrained_cfg = {
+            **model.pretrained_cfg,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()},
+        }
     missing = sorted(k for k in own if k not in usable and k not in skipped)
     return WeightsReport(loaded=len(usable), skipped=skipped, missing=missing)
+
+
+def _read(path: Path):
+    """A torch file's object (weights_only) or a safetensors file's state dict."""
+    if path.suffix != ".safetensors":
+        return load_torch(path)
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ArtkitError(f"weights file not found: {path}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type, plus OSError and ValueError
+        raise ArtkitError(
+            f"{path} is not a readable .safetensors file ({str(exc).splitlines()[0][:160]})",
+            "the file may be truncated or damaged; download or save it again",
+        ) from None
+
+
+# --------------------------------------------------------------------------- weights files you can carry
+
+WEIGHTS_FORMAT = "artkit-weights"
+CFG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "hf_hub_id", "tag")
+
+
+@dataclass(kw_only=True)
+class WeightsInfo:
+    """What a weights file holds (``artkit weights show``)."""
+
+    path: Path
+    kind: str  # "artkit weights", "artkit checkpoint" or "state dict"
+    model: str | None
+    tensors: int
+    parameters: int
+    classes: int | None
+    input_size: int | None
+    mean: list[float] | None
+    std: list[float] | None
+    source: str | None
+
+
+def weights_file(name: str, model: nn.Module, source: str) -> dict:
+    """A carryable weights file: the state dict, the timm model name, and the pretrained config (input size and
+    normalisation) that artkit needs to use the weights right; loads with ``torch.load(weights_only=True)``."""
+    from artkit import __version__
+
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k in CFG_KEYS and v is not None}
+    return {
+        "format": WEIGHTS_FORMAT,
+        "format_version": 1,
+        "artkit_version": __version__,
+        "model": name,
+        "pretrained_cfg": plain,
+        "source": source,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def read_weights_meta(path: str | Path, obj=None) -> dict:
+    """The metadata (everything but the tensors) of an artkit weights file or checkpoint; {} for a plain state
+    dict or safetensors."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return {}
+    obj = load_torch(path) if obj is None else obj
+    if not isinstance(obj, dict):
+        return {}
+    if obj.get("format") == WEIGHTS_FORMAT:
+        return {k: v for k, v in obj.items() if k != "state_dict"}
+    if obj.get("format") == "artkit-checkpoint":
+        return {
+            "model": obj.get("model"),
+            "source": f"artkit checkpoint (epoch {obj.get('epoch')})",
+            "pretrained_cfg": {
+                "input_size": [3, obj.get("img_size"), obj.get("img_size")],
+                "mean": obj.get("mean"),
+                "std": obj.get("std"),
+            },
+        }
+    return {}
+
+
+def describe_weights(path: str | Path) -> WeightsInfo:
+    path = Path(path)
+    obj = _read(path)
+    state = _extract_state_dict(obj)
+    meta = read_weights_meta(path, obj)
+    cfg = meta.get("pretrained_cfg") or {}
+    kind = {WEIGHTS_FORMAT: "artkit weights", "artkit-checkpoint": "artkit checkpoint"}.get(
+        obj.get("format") if isinstance(obj, dict) else None, "state dict"
+    )
+    classes = obj.get("classes") if isinstance(obj, dict) else None
+    size = cfg.get("input_size")
+    return WeightsInfo(
+        path=path,
+        kind=kind,
+        model=meta.get("model"),
+        tensors=len(state),
+        parameters=int(sum(v.numel() for v in state.values() if v.is_floating_point())),
+        classes=len(classes) if classes else cfg.get("num_classes"),
+        input_size=int(size[-1]) if size else None,
+        mean=cfg.get("mean"),
+        std=cfg.get("std"),
+        source=meta.get("source"),
+    )
+
+
+def save_weights(cfg) -> WeightsInfo:
+    """``artkit weights save``: timm's pretrained weights (or a converted local state dict, or a random init) with
+    their model name and normalisation, as one file for ``artkit train --weights`` on a machine without internet."""
+    from artkit.io import save_torch
+    from artkit.models.factory import create_model
+
+    if cfg.source and Path(cfg.source).resolve() == Path(cfg.out).resolve():
+        raise ArtkitError(f"-o {cfg.out} is the --from file; it would be overwritten", "choose another -o")
+    classes = _default_classes(cfg.model)
+    if cfg.source:
+        model = create_model(cfg.model, classes, pretrained=False)
+        report = load_weights(model, cfg.source)
+        source = f"converted from {Path(cfg.source).name} ({report.loaded} tensors)"
+    else:
+        model = create_model(cfg.model, classes, pretrained=cfg.pretrained)
+        source = "timm pretrained weights" if cfg.pretrained else "random init (artkit weights save --no-pretrained)"
+    save_torch(weights_file(cfg.model, model, source), cfg.out)
+    return describe_weights(cfg.out)
+
+
+def _default_classes(name: str) -> int:
+    from timm.models import get_pretrained_cfg
+
+    pretrained = get_pretrained_cfg(name)
+    return int(getattr(pretrained, "num_classes", None) or 1000) if pretrained is not None else 1000

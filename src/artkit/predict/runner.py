@@ -55,8 +55,9 @@ def run_checkpoint(
     transform = create_transform(aug, size, tuple(ckpt["mean"]), tuple(ckpt["std"]), stage)
     decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
     workers = default_workers() if opts.workers is None else opts.workers
+    hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
     loader = DataLoader(
-        ImageTable(paths, None, transform, decode),
+        ImageTable(paths, None, transform, decode, bad_hint=hint),
         batch_size=opts.batch_size,
         num_workers=workers,
         pin_memory=rt.pin_memory,

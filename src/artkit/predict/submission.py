@@ -23,8 +23,8 @@ def load_test_table(data: str, csv: str | None, columns: Columns) -> tuple[pd.Da
     if not Path(data).is_dir():
         raise ArtkitError(
             f"data folder not found: {data}",
-            "predicting needs the test images: pass the dataset folder (with test.csv or test/) "
-            "as DATA or --data, or a test CSV with --csv",
+            "predicting needs the test images: pass the dataset folder that holds them (test.csv or test/) "
+            "with --data DIR, or a test CSV with --csv FILE",
         )
     source = discover(data, columns=columns)
     return source.require_test(), source

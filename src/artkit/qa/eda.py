@@ -155,8 +155,9 @@ def _plot_hist(name: str, train: np.ndarray, test: np.ndarray | None, path: Path
 
 
 def _figures(
-    config: EdaConfig, out: Path, data: dict, train: pd.DataFrame, tr: pd.DataFrame, te: pd.DataFrame | None
+    config: EdaConfig, out: Path, data: dict, inputs: DataSource, tr: pd.DataFrame, te: pd.DataFrame | None, dups
 ) -> dict[str, Path]:
+    train, test = inputs.train.reset_index(drop=True), inputs.test
     figures = {"class_counts": out / "class_counts.png"}
     _plot_class_counts(data["classes"]["counts"], config.min_count, figures["class_counts"])
     geo_tr, geo_te = _geometry(tr), (_geometry(te) if te is not None else None)
@@ -164,7 +165,9 @@ def _figures(
         figures[f"hist_{name}"] = out / f"hist_{name}.png"
         _plot_hist(name, geo_tr[name], geo_te[name] if geo_te else None, figures[f"hist_{name}"])
     figures["contact_sheet"] = out / "contact_sheet.png"
-    _class_sheet(train, tr, data["classes"]["counts"], config, figures["contact_sheet"])
+    _class_sheet(train, tr, data["classes"]["counts"], config, figures["contact_sheet"], test, te)
+    if _pairs_sheet(dups, train, tr, test, te, out / "pairs.png", config.workers):
+        figures["pairs"] = out / "pairs.png"
     return figures
 
 
@@ -203,7 +206,7 @@ def run_eda(config: EdaConfig, progress: Progress | None = None) -> EdaReport:
         "notes": notes,
         "text": write_recommendation(out / "recommended.yaml", options, reasons, notes),
     }
-    figures = _figures(config, out, data, train, tr, te)
+    figures = _figures(config, out, data, inputs, tr, te, dups)
     data["figures"] = {k: v.name for k, v in figures.items()}
     write_json(out / "eda.json", data)
     write_text(out / "report.html", _html(data, config))
@@ -340,23 +343,74 @@ def _summarise(config: EdaConfig, inputs: DataSource, tr: pd.DataFrame, te: pd.D
     }
 
 
-def _class_sheet(train: pd.DataFrame, scan: pd.DataFrame, counts: dict[str, int], config: EdaConfig, out: Path) -> None:
+def _sample(idx: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(idx, k, replace=False)) if len(idx) > k else idx
+
+
+def _tile(table: pd.DataFrame, scan: pd.DataFrame, i: int, label: str | None = None) -> tuple[str, str]:
+    size = f"{scan.at[i, 'width']}x{scan.at[i, 'height']}"
+    return scan.at[i, "path"], f"{table.at[i, 'id']} · {label if label is not None else size}"
+
+
+def _class_sheet(
+    train: pd.DataFrame,
+    scan: pd.DataFrame,
+    counts: dict[str, int],
+    config: EdaConfig,
+    out: Path,
+    test: pd.DataFrame | None = None,
+    te: pd.DataFrame | None = None,
+) -> None:
+    """A row of random images per class, and a row of test images (their sizes beside the training ones')."""
     rng = np.random.default_rng(0)
     rows = []
     readable = scan["readable"].astype(bool).to_numpy()
     labels = train["label"].astype(str).to_numpy()
     for cls in counts:
-        idx = np.flatnonzero((labels == cls) & readable)
-        if len(idx) > config.per_class:
-            idx = np.sort(rng.choice(idx, config.per_class, replace=False))
-        items = [
-            (scan.at[i, "path"], f"{train.at[i, 'id']} · {scan.at[i, 'width']}x{scan.at[i, 'height']}") for i in idx
-        ]
-        rows.append((f"{cls} ({counts[cls]})", items))
+        idx = _sample(np.flatnonzero((labels == cls) & readable), config.per_class, rng)
+        rows.append((f"{cls} ({counts[cls]})", [_tile(train, scan, i) for i in idx]))
+    if test is not None and te is not None and config.per_class:
+        idx = _sample(np.flatnonzero(te["readable"].astype(bool).to_numpy()), config.per_class, rng)
+        rows.append((f"test images ({len(test)})", [_tile(test, te, i) for i in idx]))
     thumb = 112 if len(rows) <= 20 else 88
     contact_sheet(
-        rows, out, thumb=thumb, workers=config.workers or 4, title=f"{config.per_class} random images per class"
+        rows,
+        out,
+        thumb=thumb,
+        workers=config.workers or 4,
+        title=f"{config.per_class} random images per class, and of the test set (id · size)",
     )
+
+
+def _pairs_sheet(
+    dups,
+    train: pd.DataFrame,
+    tr: pd.DataFrame,
+    test: pd.DataFrame | None,
+    te: pd.DataFrame | None,
+    out: Path,
+    workers: int | None,
+    limit: int = 12,
+) -> bool:
+    """Near-duplicate pairs and train/test copies side by side; False (no file) when there are none."""
+    labels = train["label"].astype(str)
+    rows = [
+        (f"near duplicates, distance {d}", [_tile(train, tr, i, labels[i]), _tile(train, tr, j, labels[j])])
+        for i, j, d in dups.near_pairs[:limit]
+    ]
+    if test is not None and te is not None:
+        rows += [
+            (
+                f"train image in test ({'identical' if exact else f'distance {d}'})",
+                [_tile(train, tr, i, labels[i]), _tile(test, te, t, "test")],
+            )
+            for i, t, d, exact in dups.leaks[: max(0, limit - len(rows))]
+        ]
+    out.unlink(missing_ok=True)  # an old sheet from a previous run would mislead
+    if not rows:
+        return False
+    contact_sheet(rows, out, thumb=112, workers=workers or 4, title="look-alike pairs (id · label)")
+    return True
 
 
 def _overview_html(d: dict) -> list[str]:
@@ -437,6 +491,8 @@ def _problems_html(d: dict) -> list[str]:
         f"{dd['train_test_leaks']} training image(s) also in the test set. "
         "<code>artkit clean</code> lists them one by one.</p>"
     )
+    if "pairs" in d["figures"]:
+        parts.append(img(d["figures"]["pairs"], "near-duplicate pairs and train images found in the test set"))
     return parts
 
 

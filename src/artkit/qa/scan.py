@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from artkit.data.images import load_image
 from artkit.errors import ImageLoadError
-from artkit.system import default_workers
+from artkit.system import cache_dir, default_workers
 
 Progress = Callable[[int, int], None]
 
@@ -227,12 +227,6 @@ def _pixel_chunk(paths: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- cache
-
-
-def cache_dir() -> Path:
-    """``$ARTKIT_CACHE_DIR``, else ``~/.cache/artkit``."""
-    env = os.environ.get("ARTKIT_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "artkit"
 
 
 class ScanCache:
