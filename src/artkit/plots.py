@@ -65,3 +65,42 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path, normali
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_per_class(rows: list[dict], path: str | Path, worst_first: bool = True) -> None:
+    """Per-class precision, recall and F1 as horizontal bars, worst F1 at the top."""
+    plt = pyplot()
+    rows = sorted(rows, key=lambda r: r["f1"], reverse=not worst_first)
+    names = [f"{r['class']} ({r['support']})" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.28 * len(rows) + 1.2)))
+    y = np.arange(len(rows))
+    for k, (key, colour) in enumerate((("f1", "#2e86c1"), ("precision", "#aed6f1"), ("recall", "#f5b041"))):
+        ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], height=0.27, color=colour, label=key)
+    ax.set_yticks(y, names, fontsize=8 if len(rows) > 25 else 10)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score (support in brackets)")
+    ax.set_title("per class, worst F1 first")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_feature_map(
+    points: np.ndarray, labels: np.ndarray, wrong: np.ndarray, classes: list[str], path: str | Path, method: str
+) -> None:
+    """A 2-D map of pooled features coloured by true class; misclassified images drawn as crosses."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for k, name in enumerate(classes):
+        mine = labels == k
+        colour = cmap(k % cmap.N)
+        ax.scatter(*points[mine & ~wrong].T, s=14, color=colour, label=name if len(classes) <= 20 else None)
+        ax.scatter(*points[mine & wrong].T, s=36, color=colour, marker="x", linewidths=1.4)
+    ax.set_title(f"pooled features ({method}); crosses are misclassified")
+    ax.set_xticks([]), ax.set_yticks([])
+    if len(classes) <= 20:
+        ax.legend(fontsize=7, loc="best", markerscale=1.2)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -4,7 +4,7 @@
 commands and the app never import each other.
 """
 
-from artkit.cli import clean, demo, eda, ensemble, eval, models, predict, runs, train, weights  # noqa: F401 - registers commands
+from artkit.cli import clean, demo, eda, ensemble, eval, explain, models, predict, runs, train, weights  # noqa: F401 - registers commands
 from artkit.cli.app import app
 
 __all__ = ["app", "main"]

@@ -58,9 +58,10 @@ def _parameters(infos: list[OptionInfo]) -> list[inspect.Parameter]:
             arg = typer.Argument(
                 ... if required else None, help=info.spec.help, show_default=False, metavar=info.name.upper()
             )
-            name = info.name if required else info.name + _ARG_SUFFIX
+            only_positional = required or info.base is list  # a list of paths has no --flag twin
+            name = info.name if only_positional else info.name + _ARG_SUFFIX
             params.append(inspect.Parameter(name, kw, default=arg, annotation=_annotation(info)))
-            if required:
+            if only_positional:
                 continue
         params.append(inspect.Parameter(info.name, kw, default=_option(info), annotation=_annotation(info)))
     return params
@@ -80,8 +81,9 @@ def _values(infos: list[OptionInfo], ctx: typer.Context, kwargs: dict[str, Any])
         positional = kwargs.get(info.name + _ARG_SUFFIX)
         if not given and positional is not None:
             value, given = positional, True
-        if info.spec.argument and info.default is MISSING:
-            given = True
+        if info.spec.argument and (info.default is MISSING or info.base is list):
+            given = value is not None and value != []
+            value = value or (None if info.default is MISSING else info.default)
         values[info.name] = (
             run_core(coerce, info, value, "command line")
             if value is not None

@@ -93,3 +93,22 @@ class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
         "grid, kept only if they win on held-out OOF halves).",
         panel=RUN_PANEL,
     )
+
+
+@dataclass(kw_only=True)
+class ExplainConfig(ColumnNames, ImagesCsv, CheckpointArg):
+    images: list[str] = option(
+        help="Image files and/or folders of images to explain (or use --csv).", argument=True, factory=list
+    )
+    out: str = option(
+        "explain", "Output folder for one PNG per image and explain.html.", short="-o", panel=OUTPUT_PANEL
+    )
+    layer: str | None = option(
+        None,
+        "The layer to explain (a module name; default: the model's last feature "
+        "stage, e.g. blocks.6 of an EfficientNet, blocks.11 of a ViT).",
+        panel=RUN_PANEL,
+    )
+    top_k: int = option(3, "How many of the top classes to list per image.", panel=RUN_PANEL, min=1)
+    batch_size: int = option(16, "Images per forward and backward pass.", short="-b", panel=RUN_PANEL, min=1)
+    device: str = option("auto", DEVICE_HELP, panel=RUN_PANEL)

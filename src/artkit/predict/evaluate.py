@@ -15,6 +15,7 @@ from artkit.errors import ArtkitError
 from artkit.io import ensure_dir, read_csv_text, write_json
 from artkit.metrics import confusion, most_confused, per_class, summary_metrics
 from artkit.predict.config import EvalConfig
+from artkit.predict.report import Scored
 from artkit.predict.runner import run_checkpoint
 from artkit.reporting import Reporter
 
@@ -64,17 +65,23 @@ def targets_of(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return np.array([index[v] for v in rows["label"]], dtype=np.int64)
 
 
-def write_eval_files(
-    out: Path, cfg: EvalConfig, ckpt: dict[str, Any], described: str, y: np.ndarray, pred: np.ndarray
-) -> EvalResult:
+def write_eval_files(out: Path, cfg: EvalConfig, ckpt: dict[str, Any], described: str, scored: Scored) -> EvalResult:
+    """metrics.json, the confusion matrices, and report.html with review.csv."""
     from artkit.plots import plot_confusion
+    from artkit.predict.report import write_report
 
-    classes = list(ckpt["classes"])
+    classes, y, pred = scored.classes, scored.y, scored.pred
     metrics = summary_metrics(y, pred)
     pc = per_class(y, pred, classes)
     cm = confusion(y, pred, len(classes))
     confused = most_confused(cm, classes, 10)
-    files = [out / "metrics.json", out / "confusion_matrix.png", out / "confusion_matrix_normalized.png"]
+    files = [
+        out / "metrics.json",
+        out / "report.html",
+        out / "confusion_matrix.png",
+        out / "confusion_matrix_normalized.png",
+        out / "review.csv",
+    ]
     write_json(
         files[0],
         {
@@ -87,8 +94,19 @@ def write_eval_files(
             "most_confused": confused,
         },
     )
-    plot_confusion(cm, classes, files[1])
-    plot_confusion(cm, classes, files[2], normalize=True)
+    plot_confusion(cm, classes, files[2])
+    plot_confusion(cm, classes, files[3], normalize=True)
+    write_report(
+        out,
+        scored,
+        {**metrics, "rows": len(y), "per_class": pc},
+        confused,
+        described,
+        cfg.tta,
+        ckpt,
+        cfg.checkpoint,
+        cfg.workers,
+    )
     return EvalResult(
         metrics=metrics, per_class=pc, confused=confused, rows=len(y), source=described, out_dir=out, files=files
     )
@@ -97,7 +115,16 @@ def write_eval_files(
 def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> EvalResult:
     ckpt = load_checkpoint(cfg.checkpoint)
     rows, described, stage = labelled_rows(cfg)
-    y = targets_of(rows, list(ckpt["classes"]))
-    logits = run_checkpoint(ckpt, rows["path"].tolist(), cfg, stage, reporter, source=cfg.checkpoint)
+    classes = list(ckpt["classes"])
+    y = targets_of(rows, classes)
+    features: list = []
+    logits = run_checkpoint(ckpt, rows["path"].tolist(), cfg, stage, reporter, source=cfg.checkpoint, features=features)
     out = ensure_dir(cfg.out or Path(cfg.checkpoint).parent / f"eval_{Path(cfg.checkpoint).stem}")
-    return write_eval_files(out, cfg, ckpt, described, y, logits.argmax(1))
+    scored = Scored(
+        rows=rows.reset_index(drop=True),
+        classes=classes,
+        y=y,
+        logits=logits,
+        features=features[0] if features else None,
+    )
+    return write_eval_files(out, cfg, ckpt, described, scored)

@@ -31,11 +31,13 @@ def run_checkpoint(
     stage: str = "predict",
     reporter: Reporter | None = None,
     source: str = "checkpoint",
+    features: list | None = None,
 ) -> np.ndarray:
     """Float32 logits of ``ckpt``'s model for every image of ``paths``, in order.
 
     ``stage`` 'predict' resizes the image as it is; 'val' applies the run's validation view
-    (e.g. the centre-quarter crop of the ``crop`` preset), as during training.
+    (e.g. the centre-quarter crop of the ``crop`` preset), as during training. A ``features`` list receives the
+    pooled features (the classifier's input, views averaged) as one float32 array.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -65,6 +67,7 @@ def run_checkpoint(
     model = rt.prepare(model_from_checkpoint(ckpt, source))
     check_tta(ckpt, opts.tta, model)
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
+    hook = _capture_features(model, features, len(views)) if features is not None else None
     try:
         logits, _ = predict_logits(model, loader, rt, views, on_step)
     except torch.cuda.OutOfMemoryError:
@@ -77,9 +80,25 @@ def run_checkpoint(
             ) from None
         raise
     finally:
+        if hook is not None:
+            hook.remove()
+            features[:] = [np.concatenate(features).astype(np.float32)] if features else []
         del model
     refuse_non_finite(logits, source)
     return logits
+
+
+def _capture_features(model, store: list, views: int):
+    """A hook that appends the classifier's input of each batch (the mean over its ``views`` calls) to ``store``."""
+    pending: list = []
+
+    def keep(module, inputs, output) -> None:
+        pending.append(inputs[0].detach().float().flatten(1).cpu())
+        if len(pending) == views:
+            store.append((sum(pending) / views).numpy())
+            pending.clear()
+
+    return model.get_classifier().register_forward_hook(keep)
 
 
 def refuse_non_finite(logits: np.ndarray, source: str) -> None:
