@@ -8,8 +8,9 @@ from artkit.cli.options import options_markdown
 def options_doc() -> str:
     """docs/options.md: every command's options, generated from the config dataclasses."""
     from artkit.demo import DemoConfig
-    from artkit.engine.config import TrainConfig
-    from artkit.predict.config import EnsembleConfig, EvalConfig, PredictConfig
+    from artkit.engine.config import RunsConfig, TrainConfig
+    from artkit.models.config import WeightsSaveConfig, WeightsShowConfig
+    from artkit.predict.config import EnsembleConfig, EvalConfig, ExplainConfig, PredictConfig
     from artkit.qa.config import CleanConfig, EdaConfig
 
     head = (
@@ -24,6 +25,10 @@ def options_doc() -> str:
         (EnsembleConfig, "artkit ensemble"),
         (EdaConfig, "artkit eda"),
         (CleanConfig, "artkit clean"),
+        (ExplainConfig, "artkit explain"),
+        (RunsConfig, "artkit runs"),
+        (WeightsSaveConfig, "artkit weights save"),
+        (WeightsShowConfig, "artkit weights show"),
         (DemoConfig, "artkit demo"),
     ]
     return head + "\n".join(options_markdown(cls, title) for cls, title in sections)
