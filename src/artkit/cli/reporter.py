@@ -40,6 +40,11 @@ class RichReporter(Reporter):
             f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
             f"device {info['device']}, amp {info['amp']}"
         )
+        if info.get("processes", 1) > 1:
+            console.print(
+                f"  {info['processes']} processes (DistributedDataParallel): batch {info['batch']} per "
+                f"process, {info['batch'] * info['processes']} in all"
+            )
         for option, why in (info.get("chosen") or {}).items():
             console.print(f"  --{option} auto → {why}", soft_wrap=True)
         if info.get("time"):

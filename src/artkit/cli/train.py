@@ -17,13 +17,48 @@ from artkit.engine.config import TrainConfig
 def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     """Train a timm model; writes runs/NAME/ (config.yaml, results.csv, best.pt, last.pt, plots)."""
     from artkit.cli.reporter import RichReporter
+    from artkit.engine.distributed import from_env
     from artkit.engine.train import train
+
+    if cfg.devices and not from_env().active:
+        _launch(cfg, explicit)
+        return
+    if from_env().rank > 0:
+        console.quiet = True  # rank 0 speaks for the job; errors still reach stderr
 
     with RichReporter() as reporter:
         result = run_core(
             train, cfg, reporter, explicit, interrupted=reporter.resume_hint, after_error=reporter.kept_epochs_hint
         )
     _print_summary(result)
+
+
+def _launch(cfg: TrainConfig, explicit: set[str]) -> None:
+    """--devices: the processes of a multi-device run, or parallel folds."""
+    import typer
+
+    from artkit.cli.reporter import RichReporter
+    from artkit.engine.launch import launch_ddp, launch_folds
+
+    fan_out = bool(cfg.folds) and cfg.fold is None
+    with RichReporter() as reporter:
+        r = run_core(launch_folds if fan_out else launch_ddp, cfg, explicit, reporter)
+    if fan_out:
+        failed = [f for f, code in r.folds.items() if code]
+        if failed:
+            console.print(
+                f"[red]fold(s) {', '.join(map(str, failed))} failed[/]: see their logs in {r.run_dir}; "
+                f"continue one with artkit train --resume {r.run_dir}/fold{failed[0]}, then "
+                f"artkit train --resume {r.run_dir} to write oof.csv",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"[bold]CV macro-F1 {r.cv['cv_macro_f1_mean']:.4f} ± {r.cv['cv_macro_f1_std']:.4f}[/] "
+                f"(out-of-fold {r.cv['oof_macro_f1']:.4f}); oof: {r.run_dir / 'oof.csv'}"
+            )
+    if r.returncode:
+        raise typer.Exit(r.returncode if 0 < r.returncode < 128 else 1)
 
 
 def _print_summary(result) -> None:

@@ -175,6 +175,23 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
     )
     # hardware
     device: str = option("auto", DEVICE_HELP, panel=HARDWARE_PANEL, resumable=True)
+    devices: str | None = option(
+        None,
+        "Train on several devices of this machine with DistributedDataParallel: GPU "
+        "ids (0,1,2,3) or cpu:N for N CPU processes; artkit starts the torchrun "
+        "processes and prints the equivalent torchrun command. With --folds the folds "
+        "run in parallel instead, one per device.",
+        panel=HARDWARE_PANEL,
+    )
+    sync_bn: bool = option(
+        False, "Synchronise BatchNorm statistics across processes (CUDA, several processes).", panel=HARDWARE_PANEL
+    )
+    dist_backend: str = option(
+        "auto",
+        "torch.distributed backend of a multi-process run: auto (nccl on CUDA, gloo on CPU), nccl or gloo.",
+        panel=HARDWARE_PANEL,
+        choices=("auto", "nccl", "gloo"),
+    )
     amp: str = option(
         "auto",
         "Mixed precision: " + "; ".join(f"{k}: {v}" for k, v in AMP_MODES.items()) + ".",

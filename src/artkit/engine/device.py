@@ -56,8 +56,12 @@ class Runtime:
     channels_last: bool = False
 
     @classmethod
-    def create(cls, device: str = "auto", amp: str = "auto") -> Runtime:
+    def create(cls, device: str = "auto", amp: str = "auto", local_rank: int | None = None) -> Runtime:
+        """``local_rank``: this process's GPU among several (one process per GPU, as torchrun starts them)."""
         dev = resolve_device(device)
+        if local_rank is not None and dev.type == "cuda" and device in ("auto", "cuda"):
+            dev = resolve_device(f"cuda:{local_rank}")
+            torch.cuda.set_device(dev)
         return cls(device=dev, amp_dtype=resolve_amp(amp, dev), channels_last=use_channels_last(dev))
 
     @property

@@ -11,6 +11,7 @@ import pandas as pd
 from artkit.configs import load_config, save_config
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
+from artkit.engine.distributed import broadcast, from_env
 from artkit.engine.runs import new_run_dir, read_results, read_summary, remove_run_dir, run_finished
 from artkit.engine.trainer import TrainResult, fit_new, resume_run
 from artkit.errors import ArtkitError
@@ -47,16 +48,19 @@ def joined_parent(cfg: TrainConfig) -> Path:
 
 def train_folds(cfg: TrainConfig, reporter: Reporter, budget: TimeBudget | None = None) -> TrainResult:
     """A new k-fold run: every fold, or only ``cfg.fold``."""
+    dist = from_env()  # with several processes, rank 0 makes the folders
     if cfg.fold is not None:
-        folder = fold_dir(joined_parent(cfg), cfg.fold)
-        folder.mkdir()
+        folder = broadcast(fold_dir(joined_parent(cfg), cfg.fold) if dist.main else None, dist)
+        if dist.main:
+            folder.mkdir()
         return fit_new(cfg, folder, reporter, budget)  # a single fold's --time is its own budget
-    parent = new_run_dir(cfg.out, cfg.name)
-    save_config(cfg, parent / "config.yaml", header=HEADER)
+    parent = broadcast(new_run_dir(cfg.out, cfg.name) if dist.main else None, dist)
+    if dist.main:
+        save_config(cfg, parent / "config.yaml", header=HEADER)
     try:
         return train_all_folds(cfg, parent, reporter, budget=budget)
     except BaseException:
-        if not any(parent.glob("fold*/last.pt")):
+        if dist.main and not any(parent.glob("fold*/last.pt")):
             remove_run_dir(parent)  # nothing finished: a failed start leaves nothing
         raise
 
@@ -87,8 +91,9 @@ def _train_fold(
         return _result_from_run(folder)
     if resuming and (folder / "last.pt").exists():
         return resume_run(fcfg, folder, reporter, budget)
-    remove_run_dir(folder)  # started but no epoch finished: nothing to keep
-    folder.mkdir()
+    if from_env().main:
+        remove_run_dir(folder)  # started but no epoch finished: nothing to keep
+        folder.mkdir()
     return fit_new(fcfg, folder, reporter, budget)
 
 
@@ -102,6 +107,8 @@ def train_all_folds(
     for i in range(cfg.folds):  # a time budget is for all folds: each gets an equal share of what is left
         budget = total.share(cfg.folds - i) if total is not None else None
         results.append(_train_fold(cfg, parent, i, reporter, resuming, budget))
+    if not from_env().main:  # rank 0 writes the out-of-fold file; the others return what they trained
+        return TrainResult(run_dir=parent, folds=results)
     save_config(cfg, parent / "config.yaml", header=HEADER)
     cv = write_oof(parent, cfg.folds)
     return TrainResult(

@@ -34,6 +34,15 @@ class TrainParts:
     mixup: Callable | None = None  # timm Mixup/CutMix
     grad_accum: int = 1
     clip_grad: float | None = None
+    net: nn.Module | None = None  # what the forward pass calls: the model wrapped for DistributedDataParallel
+
+    def forward(self, images: torch.Tensor, sync: bool = True) -> torch.Tensor:
+        """The logits; with ``sync`` False a distributed model skips its gradient all-reduce (accumulation)."""
+        net = self.net if self.net is not None else self.model
+        if sync or not hasattr(net, "no_sync"):
+            return net(images)
+        with net.no_sync():
+            return net(images)
 
     def eval_model(self) -> nn.Module:
         """EMA weights, when kept, are what gets validated and saved."""
@@ -68,8 +77,9 @@ def train_one_epoch(
         images, targets = rt.images(images), targets.to(rt.device, non_blocking=True)
         if parts.mixup is not None:
             images, targets = parts.mixup(images, targets)
+        updating = (step + 1) % parts.grad_accum == 0 or step + 1 == steps
         with rt.autocast():
-            logits = parts.model(images)
+            logits = parts.forward(images, sync=updating)
         loss = parts.criterion(logits.float(), targets)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
@@ -77,8 +87,12 @@ def train_one_epoch(
                 "lower --lr, add --clip-grad 1.0, or use --amp bf16/off; the last good checkpoint is kept",
             )
         backward = loss / parts.grad_accum
-        (parts.scaler.scale(backward) if parts.scaler is not None else backward).backward()
-        if (step + 1) % parts.grad_accum == 0 or step + 1 == steps:
+        if updating or parts.net is None:
+            (parts.scaler.scale(backward) if parts.scaler is not None else backward).backward()
+        else:
+            with parts.net.no_sync():  # accumulate locally; the update's backward all-reduces
+                (parts.scaler.scale(backward) if parts.scaler is not None else backward).backward()
+        if updating:
             num_updates = _update(parts, num_updates)
         total_loss += loss.item() * images.shape[0]
         seen += images.shape[0]

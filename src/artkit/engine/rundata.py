@@ -20,6 +20,7 @@ from artkit.data.splits import classes_smaller_than, make_split
 from artkit.data.transforms import create_transform, get_preset
 from artkit.engine.config import TrainConfig
 from artkit.engine.device import Runtime
+from artkit.engine.distributed import SINGLE, Dist, RankBatches, shard_indices
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.io import read_csv_text, write_csv
 from artkit.models.factory import DataConfig
@@ -71,9 +72,9 @@ def _fold_notes(table: pd.DataFrame, folds: int | None) -> list[str]:
     return [f"{len(small)} class(es) have fewer rows than --folds {folds}, so some folds train without them: {listed}"]
 
 
-def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Find the training table, split it, and record split.csv and config.yaml in the run folder; returns the
-    split, the classes and notes about the data."""
+def _new_split(cfg: TrainConfig, run_dir: Path, write: bool = True) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Find the training table, split it, and (``write``: rank 0) record split.csv and config.yaml in the run
+    folder; returns the split, the classes and notes about the data. Every rank computes the same split."""
     source = discover(cfg.data, cfg.train_csv, None, cfg.columns)
     table = source.require_train()
     if table["id"].duplicated().any():
@@ -87,8 +88,9 @@ def _new_split(cfg: TrainConfig, run_dir: Path) -> tuple[pd.DataFrame, list[str]
         split["split"] = "train"
     else:
         split = make_split(table, cfg.seed, cfg.val_fraction, cfg.folds, cfg.fold)
-    write_csv(run_dir / "split.csv", split)
-    save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
+    if write:
+        write_csv(run_dir / "split.csv", split)
+        save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
     notes = [n for n in source.notes if "test" not in n] + _fold_notes(table, cfg.folds)
     return split, class_names(table["label"]), notes
 
@@ -100,12 +102,12 @@ def _saved_split(run_dir: Path) -> pd.DataFrame:
     return read_csv_text(path)
 
 
-def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: int) -> RunData:
+def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: int, write: bool = True) -> RunData:
     """The split (new, or the run's own when resuming from ``last``), without unreadable images."""
     if last is not None:
         split, classes, notes = _saved_split(run_dir), list(last["classes"]), []
     else:
-        split, classes, notes = _new_split(cfg, run_dir)
+        split, classes, notes = _new_split(cfg, run_dir, write)
     if len(classes) < 2:
         raise ArtkitError(f"need at least two classes to train, found {len(classes)}")
     # with --skip-bad, decode everything up front so truncated files are left out and counted too
@@ -130,7 +132,7 @@ def prepare_data(cfg: TrainConfig, run_dir: Path, last: dict | None, workers: in
 class Loaders:
     train: Any
     val: Any
-    sampler: EpochSampler
+    sampler: EpochSampler | RankBatches
     train_size: int
     val_size: int
     img_size: int  # the training loader's image size (progressive resizing changes it)
@@ -158,23 +160,44 @@ def _dataset(cfg: TrainConfig, data: RunData, rows: pd.DataFrame, dcfg: DataConf
 
 
 def train_loader(
-    cfg: TrainConfig, data: RunData, dcfg: DataConfig, size: int, workers: int, rt: Runtime, sampler: EpochSampler
+    cfg: TrainConfig,
+    data: RunData,
+    dcfg: DataConfig,
+    size: int,
+    workers: int,
+    rt: Runtime,
+    sampler: EpochSampler | RankBatches,
 ):
+    from torch.utils.data import DataLoader
+
     dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train")
+    if isinstance(sampler, RankBatches):  # one rank of several: its share of the single-process order
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=rt.pin_memory,
+            persistent_workers=workers > 0,
+        )
     drop_last = (cfg.mixup > 0 or cfg.cutmix > 0) and len(dataset) > cfg.batch_size  # timm's Mixup needs even batches
     return _loader(dataset, cfg.batch_size, workers, rt, sampler, drop_last)
 
 
-def build_loaders(cfg: TrainConfig, data: RunData, dcfg: DataConfig, workers: int, rt: Runtime) -> Loaders:
+def build_loaders(
+    cfg: TrainConfig, data: RunData, dcfg: DataConfig, workers: int, rt: Runtime, dist: Dist = SINGLE
+) -> Loaders:
     size = cfg.img_size_start or dcfg.img_size
     sampler = EpochSampler(
         len(data.train_rows), cfg.seed, weights=sample_weights(data.targets(data.train_rows), cfg.sampler)
     )
-    val = (
-        _loader(_dataset(cfg, data, data.val_rows, dcfg, dcfg.img_size, "val"), cfg.batch_size * 2, workers, rt)
-        if data.has_val
-        else None
-    )
+    if dist.active:
+        sampler = RankBatches(sampler, dist, cfg.batch_size, even=cfg.mixup > 0 or cfg.cutmix > 0)
+    val = None
+    if data.has_val:  # each rank validates every world-th row; the logits are gathered afterwards
+        rows = shard_indices(len(data.val_rows), dist)
+        val = _loader(
+            _dataset(cfg, data, data.val_rows.iloc[rows], dcfg, dcfg.img_size, "val"), cfg.batch_size * 2, workers, rt
+        )
     return Loaders(
         train=train_loader(cfg, data, dcfg, size, workers, rt, sampler),
         val=val,

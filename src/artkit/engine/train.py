@@ -8,6 +8,8 @@ from pathlib import Path
 from artkit.engine import kfold
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
+from artkit.engine.device import resolve_device
+from artkit.engine.distributed import Dist, backend_for, broadcast, from_env, init, shutdown
 from artkit.engine.loggers import with_loggers
 from artkit.engine.runs import new_run_dir
 from artkit.engine.trainer import TrainResult, fit_new, resume_config, resume_run, validate_config
@@ -47,14 +49,28 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str]
                 "pass the run folder, e.g. --resume runs/train2",
             )
         cfg = resume_config(resume_dir, cfg, explicit or set())
-    reporter = with_loggers(reporter or Reporter(), cfg.logger)
+    dist = join_job(cfg)
+    # with several processes rank 0 reports and logs; the others work quietly
+    reporter = with_loggers(reporter or Reporter(), cfg.logger) if dist.main else Reporter()
     try:
         result = _train(cfg, resume_dir, reporter, explicit or set(), budget)
     except BaseException:
         reporter.close(failed=True)
         raise
+    finally:
+        if dist.active:
+            shutdown()
     reporter.close()
     return result
+
+
+def join_job(cfg: TrainConfig) -> Dist:
+    """This process's place in a torchrun job, joined (a single process: nothing to join)."""
+    dist = from_env()
+    if dist.active:
+        rt_type = resolve_device(cfg.device).type
+        init(dist, backend_for(cfg.dist_backend, rt_type))
+    return dist
 
 
 def _train(
@@ -68,4 +84,6 @@ def _train(
     validate_config(cfg)
     if cfg.folds:
         return kfold.train_folds(cfg, reporter, budget)
-    return fit_new(cfg, new_run_dir(cfg.out, cfg.name), reporter, budget)
+    dist = from_env()
+    run_dir = broadcast(new_run_dir(cfg.out, cfg.name) if dist.main else None, dist)  # one folder, made by rank 0
+    return fit_new(cfg, run_dir, reporter, budget)

@@ -22,6 +22,7 @@ from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
 from artkit.engine.config import MONITORS, TrainConfig, check_train_config, parse_duration
 from artkit.engine.device import Runtime, oom_error
+from artkit.engine.distributed import SINGLE, Dist, broadcast, from_env, gather_rows, shard_indices
 from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch
 from artkit.engine.optim import build_optimizer, build_scheduler, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
@@ -45,6 +46,7 @@ from artkit.models.weights import load_weights
 from artkit.reporting import Reporter
 from artkit.system import default_workers
 
+RANK_SEED_STRIDE = 100_003  # keeps the (seed, epoch) streams of different ranks apart
 RESUMABLE = {info.name for info in options(TrainConfig) if info.spec.resumable}
 
 
@@ -92,6 +94,19 @@ def build_model(cfg: TrainConfig, n_classes: int, resuming: bool, reporter: Repo
         )
         return model, f"weights from {cfg.weights}"
     return model, "timm pretrained weights" if pretrained else "random init"
+
+
+def wrap_distributed(model: torch.nn.Module, rt: Runtime, dist: Dist, sync_bn: bool) -> torch.nn.Module | None:
+    """The model wrapped in DistributedDataParallel when several processes train it (None for one process)."""
+    if not dist.active:
+        return None
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_bn:
+        if rt.device.type != "cuda":
+            raise ArtkitError("--sync-bn needs CUDA GPUs", "leave it out on the CPU")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
 
 
 def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) -> None:
@@ -178,11 +193,13 @@ class Validation:
 
 
 def validate(
-    model: torch.nn.Module, loader, targets: np.ndarray, criterion, rt: Runtime, reporter: Reporter
+    model: torch.nn.Module, loader, targets: np.ndarray, criterion, rt: Runtime, reporter: Reporter, dist: Dist = SINGLE
 ) -> Validation:
+    """Metrics of the validation split; each rank runs its share of the rows and every rank gets all logits."""
     logits, _ = predict_logits(
         model, loader, rt, on_step=lambda done, total: reporter.progress("validate", done, total)
     )
+    logits = gather_rows(shard_indices(len(targets), dist), logits, dist, len(targets))
     with torch.no_grad():
         loss = float(criterion(torch.from_numpy(logits).to(rt.device), torch.from_numpy(targets).to(rt.device)))
     finite = bool(np.isfinite(logits).all()) and np.isfinite(loss)
@@ -219,23 +236,26 @@ class Session:
     rows: list[dict[str, Any]]
     header: dict[str, Any]  # what the reporter shows when the run starts
     planner: EpochPlanner | None = None  # set with a time budget
+    dist: Dist = SINGLE  # with several processes, rank 0 writes every file
 
 
 def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool) -> Session:
     """Data, model, optimisation and (when resuming) the state saved in last.pt."""
     cfg = resolve_auto(cfg)
     validate_config(cfg)
-    rt = Runtime.create(cfg.device, cfg.amp)
+    dist = from_env()
+    rt = Runtime.create(cfg.device, cfg.amp, dist.local_rank if dist.active else None)
     workers = default_workers() if cfg.workers is None else cfg.workers
     seed_everything(cfg.seed)
     last = load_checkpoint(run_dir / "last.pt") if resuming else None
-    data = prepare_data(cfg, run_dir, last, workers)
+    data = prepare_data(cfg, run_dir, last, workers, write=dist.main)
     model, init = build_model(cfg, len(data.classes), resuming, reporter)
     dcfg = model_data_config(model, cfg.img_size)
     rt.prepare(model)
     check_input_size(model, cfg.model, min(dcfg.img_size, cfg.img_size_start or dcfg.img_size), rt)
-    loaders = build_loaders(cfg, data, dcfg, workers, rt)
+    loaders = build_loaders(cfg, data, dcfg, workers, rt, dist)
     parts = build_parts(cfg, model, data, rt, len(loaders.train))
+    parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn)
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
     state = restore(last, parts, stopper) if last is not None else ResumeState()
     meta = ModelMeta(
@@ -264,7 +284,9 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         "config": to_dict(cfg),
     }
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
+    header["processes"], header["batch"] = dist.world, cfg.batch_size
     return Session(
+        dist=dist,
         cfg=cfg,
         run_dir=run_dir,
         rt=rt,
@@ -290,7 +312,8 @@ def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
     s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
     if s.parts.scheduler is not None:
         s.parts.scheduler.step_update(s.state.num_updates)
-    save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
+    if s.dist.main:
+        save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
     if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones show in the epoch column
         reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget")
 
@@ -309,8 +332,8 @@ def _probe(s: Session, epoch: int, reporter: Reporter):
         if step < planner.probe_steps():  # too few steps to judge the speed by
             return
         if first and step == planner.probe_steps():
-            set_epochs(s, planner.from_steps(epoch, step, seconds), reporter)
-        elif s.cfg.epochs > epoch + 1 and planner.out_of_time(step, seconds):
+            set_epochs(s, broadcast(planner.from_steps(epoch, step, seconds), s.dist), reporter)
+        elif s.cfg.epochs > epoch + 1 and broadcast(planner.out_of_time(step, seconds), s.dist):
             set_epochs(s, epoch + 1, reporter)
 
     return on_step
@@ -329,7 +352,8 @@ def _train_size(s: Session, epoch: int) -> None:
 def train_epoch(s: Session, epoch: int, reporter: Reporter) -> dict[str, Any]:
     """Train one epoch; returns its results.csv row (validation columns still NaN)."""
     cfg = s.cfg
-    seed_everything(cfg.seed + epoch)  # dropout and Mixup draws depend only on (seed, epoch)
+    # dropout and Mixup draws depend only on (seed, epoch), and differ between ranks
+    seed_everything(cfg.seed + epoch + RANK_SEED_STRIDE * s.dist.rank)
     s.loaders.sampler.set_epoch(epoch)
     _train_size(s, epoch)
     frozen = epoch < cfg.freeze_epochs
@@ -352,7 +376,7 @@ def train_epoch(s: Session, epoch: int, reporter: Reporter) -> dict[str, Any]:
         "val_acc": nan,
         "val_macro_f1": nan,
         "seconds": stats.seconds,
-        "images_per_s": stats.images_per_s,
+        "images_per_s": stats.images_per_s * s.dist.world,  # all ranks together
     }
 
 
@@ -362,7 +386,13 @@ def run_epoch(s: Session, epoch: int, reporter: Reporter) -> bool:
     val = None
     if s.data.has_val:
         val = validate(
-            s.parts.eval_model(), s.loaders.val, s.data.targets(s.data.val_rows), s.parts.criterion, s.rt, reporter
+            s.parts.eval_model(),
+            s.loaders.val,
+            s.data.targets(s.data.val_rows),
+            s.parts.criterion,
+            s.rt,
+            reporter,
+            s.dist,
         )
         row.update(val.metrics)
         if not val.finite:
@@ -370,8 +400,9 @@ def run_epoch(s: Session, epoch: int, reporter: Reporter) -> bool:
     score = None if val is None else (row[s.cfg.monitor] if val.finite else float("nan"))
     improved = s.stopper.update(epoch + 1, score)
     s.rows.append(row)
-    write_results(s.run_dir / "results.csv", s.rows)
-    _save_epoch(s, row, improved, val)
+    if s.dist.main:
+        write_results(s.run_dir / "results.csv", s.rows)
+        _save_epoch(s, row, improved, val)
     reporter.epoch_end(row, improved)
     return improved
 
@@ -417,12 +448,12 @@ def fit(
         epoch += 1
         if s.planner is not None:
             seconds = (time.perf_counter() - started) * _size_growth(s, epoch)
-            set_epochs(s, max(epoch, s.planner.after_epoch(epoch, seconds)), reporter)
+            set_epochs(s, broadcast(max(epoch, s.planner.after_epoch(epoch, seconds)), s.dist), reporter)
         if s.data.has_val and s.stopper.should_stop:
             stopped_early = True
             reporter.message(f"early stop: {cfg.monitor} has not improved for {cfg.patience} epochs")
             break
-    return finish_run(run_dir, s.rows, s.data, s.stopper.best_epoch, stopped_early, s.saver)
+    return finish_run(run_dir, s.rows, s.data, s.stopper.best_epoch, stopped_early, s.saver, write=s.dist.main)
 
 
 def _save_epoch(s: Session, row: dict, improved: bool, val: Validation | None) -> None:
@@ -444,32 +475,31 @@ def _save_epoch(s: Session, row: dict, improved: bool, val: Validation | None) -
 
 
 def finish_run(
-    run_dir: Path, rows: list[dict], data: RunData, best_epoch: int | None, stopped_early: bool, saver: CheckpointSaver
+    run_dir: Path,
+    rows: list[dict],
+    data: RunData,
+    best_epoch: int | None,
+    stopped_early: bool,
+    saver: CheckpointSaver,
+    write: bool = True,
 ) -> TrainResult:
-    """Plots and summary.json of a finished run."""
-    from artkit.plots import plot_confusion, plot_curves
-
+    """Plots and summary.json of a finished run (``write``: rank 0 writes them)."""
     best_row = next((r for r in rows if r["epoch"] == best_epoch), rows[-1] if rows else {})
-    if rows:
-        plot_curves(rows, run_dir / "curves.png")
-    val_path = run_dir / "val_predictions.npz"
-    if val_path.exists():
-        with np.load(val_path, allow_pickle=False) as z:
-            cm = confusion(z["targets"], z["logits"].argmax(1), len(data.classes))
-        plot_confusion(cm, data.classes, run_dir / "confusion_matrix.png")
     best_metrics = {k: v for k, v in best_row.items() if k.startswith("val_") and np.isfinite(v)}
     bad = sorted(data.bad)
-    write_summary(
-        run_dir,
-        {
-            "finished": True,
-            "best_epoch": best_epoch,
-            "best_metrics": best_metrics,
-            "epochs_run": len(rows),
-            "stopped_early": stopped_early,
-            "skipped_bad": bad,
-        },
-    )
+    if write:
+        _finish_files(run_dir, rows, data)
+        write_summary(
+            run_dir,
+            {
+                "finished": True,
+                "best_epoch": best_epoch,
+                "best_metrics": best_metrics,
+                "epochs_run": len(rows),
+                "stopped_early": stopped_early,
+                "skipped_bad": bad,
+            },
+        )
     return TrainResult(
         run_dir=run_dir,
         best_path=saver.best_path,
@@ -481,6 +511,18 @@ def finish_run(
         skipped_bad=bad,
         rows=rows,
     )
+
+
+def _finish_files(run_dir: Path, rows: list[dict], data: RunData) -> None:
+    from artkit.plots import plot_confusion, plot_curves
+
+    if rows:
+        plot_curves(rows, run_dir / "curves.png")
+    val_path = run_dir / "val_predictions.npz"
+    if val_path.exists():
+        with np.load(val_path, allow_pickle=False) as z:
+            cm = confusion(z["targets"], z["logits"].argmax(1), len(data.classes))
+        plot_confusion(cm, data.classes, run_dir / "confusion_matrix.png")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -506,7 +548,7 @@ def fit_new(cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: TimeBud
     try:
         return fit(cfg, run_dir, reporter, budget=budget)
     except BaseException:
-        if not (run_dir / "last.pt").exists():
+        if from_env().main and not (run_dir / "last.pt").exists():
             remove_run_dir(run_dir)
         raise
 
