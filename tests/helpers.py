@@ -237,3 +237,29 @@ def images_loaded_in_browser(page: Path, tmp_path: Path) -> tuple[int, int]:
     total = re.search(r'data-images-total="(\d+)"', dom)
     assert loaded and total, f"page did not finish loading: {dom[:500]}"
     return int(loaded.group(1)), int(total.group(1))
+
+
+def random_checkpoint(
+    path: Path,
+    model: str = "test_efficientnet",
+    classes: list[str] | None = None,
+    img_size: int = 32,
+    config: dict | None = None,
+) -> Path:
+    """An artkit checkpoint of a randomly initialised timm model, written to ``path``."""
+    from artkit.engine.checkpoint import ModelMeta, make_checkpoint
+    from artkit.io import save_torch
+    from artkit.models.factory import create_model
+
+    classes = classes or ["a", "b", "c"]
+    net = create_model(model, len(classes))
+    meta = ModelMeta(
+        model_name=model,
+        classes=classes,
+        img_size=img_size,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        config=config if config is not None else {"aug": "none"},
+    )
+    save_torch(make_checkpoint(meta, net.state_dict(), {}, 1), path)
+    return path

@@ -19,26 +19,10 @@ import torch
 from artkit.data.sampler import EpochSampler, sample_weights
 from artkit.engine.distributed import Dist, RankBatches
 
-from helpers import make_dacon
+from helpers import TINY, make_dacon
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-TINY_ARGS = [
-    "--model",
-    "test_efficientnet",
-    "--no-pretrained",
-    "--img-size",
-    "32",
-    "--batch-size",
-    "4",
-    "--workers",
-    "0",
-    "--lr",
-    "0.01",
-    "--warmup-epochs",
-    "0",
-    "--device",
-    "cpu",
-]
+TINY_ARGS = [*TINY, "--batch-size", "4", "--device", "cpu"]  # later flags win: batch 4 per process
 DRIVER = r"""
 import os, sys
 sys.path.insert(0, {src!r})

@@ -17,11 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
-from artkit.engine.checkpoint import ModelMeta, make_checkpoint
-from artkit.io import save_npz, save_torch
-from artkit.models.factory import create_model
+from artkit.io import save_npz
 
-from helpers import TINY, artkit, make_dacon, sha256_tree
+from helpers import TINY, artkit, make_dacon, random_checkpoint, sha256_tree
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -510,16 +508,7 @@ def test_14_numeric_strings_are_numbers(tmp_path: Path):
 
 def test_15_multi_scale_tta_is_refused_for_fixed_size_models(trained, tmp_path: Path):
     data, _ = trained
-    model = create_model("vit_tiny_patch16_224", 3)
-    meta = ModelMeta(
-        model_name="vit_tiny_patch16_224",
-        classes=["a", "b", "c"],
-        img_size=224,
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-        config={"aug": "none"},
-    )
-    save_torch(make_checkpoint(meta, model.state_dict(), {}, 1), tmp_path / "vit.pt")
+    random_checkpoint(tmp_path / "vit.pt", "vit_tiny_patch16_224", img_size=224)
     refused(
         "predict",
         tmp_path / "vit.pt",

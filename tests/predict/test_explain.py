@@ -11,11 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from artkit.engine.checkpoint import ModelMeta, make_checkpoint
-from artkit.io import save_torch
-from artkit.models.factory import create_model
-
-from helpers import TINY, artkit, images_loaded_in_browser, make_dacon, read_text_csv
+from helpers import TINY, artkit, images_loaded_in_browser, make_dacon, random_checkpoint, read_text_csv
 
 PATCH = (4, 4, 24, 24)  # left, top, right, bottom: where the evidence of class "patch" always is
 
@@ -95,16 +91,7 @@ def test_explain_writes_a_picture_per_image_and_a_gallery(tmp_path: Path):
 def test_explain_works_for_vision_transformers(tmp_path: Path):
     from artkit.predict.explain import Explainer
 
-    model = create_model("test_vit", 3)
-    meta = ModelMeta(
-        model_name="test_vit",
-        classes=["a", "b", "c"],
-        img_size=64,
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-        config={"aug": "none"},
-    )
-    save_torch(make_checkpoint(meta, model.state_dict(), {}, 1), tmp_path / "vit.pt")
+    random_checkpoint(tmp_path / "vit.pt", "test_vit", img_size=64)
     explainer = Explainer(torch.load(tmp_path / "vit.pt", weights_only=True), "vit.pt", layer=None)
     maps, probs = explainer.explain([Image.new("RGB", (80, 70), (200, 30, 30))])
     assert explainer.cam.layer_name == "blocks.5" and maps.shape == (1, 64, 64) and probs.shape == (1, 3)
