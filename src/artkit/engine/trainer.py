@@ -266,25 +266,8 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         std=dcfg.std,
         config=to_dict(cfg),
     )
-    header = {
-        "run_dir": str(run_dir),
-        "model": cfg.model,
-        "classes": len(data.classes),
-        "train": loaders.train_size,
-        "val": loaders.val_size,
-        "device": str(rt.device),
-        "amp": rt.amp_name,
-        "img_size": dcfg.img_size,
-        "skipped_bad": len(data.bad),
-        "start_epoch": state.epoch,
-        "epochs": cfg.epochs,
-        "init": init,
-        "chosen": cfg.chosen or {},
-        "time": cfg.time,
-        "config": to_dict(cfg),
-    }
+    header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
-    header["processes"], header["batch"] = dist.world, cfg.batch_size
     return Session(
         dist=dist,
         cfg=cfg,
@@ -301,6 +284,39 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         rows=rows,
         header=header,
     )
+
+
+def _header(
+    cfg: TrainConfig,
+    run_dir: Path,
+    data: RunData,
+    loaders: Loaders,
+    rt: Runtime,
+    dcfg: DataConfig,
+    state: ResumeState,
+    init: str,
+    dist: Dist,
+) -> dict[str, Any]:
+    """What the reporter shows when the run starts (and the loggers record)."""
+    return {
+        "run_dir": str(run_dir),
+        "model": cfg.model,
+        "classes": len(data.classes),
+        "train": loaders.train_size,
+        "val": loaders.val_size,
+        "device": str(rt.device),
+        "amp": rt.amp_name,
+        "img_size": dcfg.img_size,
+        "skipped_bad": len(data.bad),
+        "start_epoch": state.epoch,
+        "epochs": cfg.epochs,
+        "init": init,
+        "chosen": cfg.chosen or {},
+        "time": cfg.time,
+        "config": to_dict(cfg),
+        "processes": dist.world,
+        "batch": cfg.batch_size,
+    }
 
 
 def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:

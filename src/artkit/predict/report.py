@@ -127,6 +127,50 @@ def top_loss_panels(s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], sourc
     return paths
 
 
+def _overall_html(metrics: dict, described: str, tta: str) -> list[str]:
+    rows = [
+        ["scored", described],
+        ["images", metrics["rows"]],
+        ["TTA", tta],
+        ["accuracy", f"{metrics['acc']:.4f}"],
+        ["macro-F1", f"{metrics['macro_f1']:.4f}"],
+        ["weighted-F1", f"{metrics['weighted_f1']:.4f}"],
+    ]
+    return ["<h2>Overall</h2>", table(["", "value"], rows, numeric_from=9)]
+
+
+def _confused_html(confused: list[dict], figures: dict[str, str]) -> list[str]:
+    if not confused:
+        return ["<h2>Most confused pairs</h2>", '<p class="ok">No image is misclassified.</p>']
+    rows = [[p["true"], p["predicted"], p["count"]] for p in confused]
+    return [
+        "<h2>Most confused pairs</h2>",
+        table(["true", "predicted as", "images"], rows, numeric_from=2),
+        img(figures["confused"], "examples of the most confused pairs"),
+    ]
+
+
+def _losses_html(losses: pd.DataFrame, loss_panels: list[str], review: str) -> list[str]:
+    if not len(losses):
+        return []
+    intro = (
+        "<p>The misclassified images the model is most sure about, worst first, with Grad-CAM for the class it "
+        "chose. Wrong labels and leaks show up here first: review them in "
+        f"<code>{html.escape(review)}</code> (id, label = the model's) and pass the edited file to "
+        "<code>artkit clean --fix</code>.</p>"
+    )
+    pictures = "".join(img(p, f"top loss {k + 1}", 'style="width:340px"') for k, p in enumerate(loss_panels))
+    rows = [
+        [r.id, r.given, r.predicted, f"{r.probability:.3f}", f"{r.loss:.2f}"] for r in losses.itertuples(index=False)
+    ]
+    return [
+        "<h2>Top losses</h2>",
+        intro,
+        f'<div class="grid">{pictures}</div>',
+        table(["id", "given", "predicted", "probability", "loss"], rows, numeric_from=3),
+    ]
+
+
 def report_html(
     title: str,
     metrics: dict,
@@ -139,59 +183,14 @@ def report_html(
     map_method: str | None,
 ) -> str:
     parts = [
-        "<h2>Overall</h2>",
-        table(
-            ["", "value"],
-            [
-                ["scored", described],
-                ["images", metrics["rows"]],
-                ["TTA", tta],
-                ["accuracy", f"{metrics['acc']:.4f}"],
-                ["macro-F1", f"{metrics['macro_f1']:.4f}"],
-                ["weighted-F1", f"{metrics['weighted_f1']:.4f}"],
-            ],
-            numeric_from=9,
-        ),
+        *_overall_html(metrics, described, tta),
         "<h2>Per class</h2>",
         img(figures["per_class"], "per-class precision, recall and F1"),
         "<h2>Confusion matrix</h2>",
         img(figures["confusion"], "row-normalised confusion matrix"),
+        *_confused_html(confused, figures),
+        *_losses_html(losses, loss_panels, figures["review"]),
     ]
-    parts.append("<h2>Most confused pairs</h2>")
-    if confused:
-        parts.append(
-            table(
-                ["true", "predicted as", "images"],
-                [[p["true"], p["predicted"], p["count"]] for p in confused],
-                numeric_from=2,
-            )
-        )
-        parts.append(img(figures["confused"], "examples of the most confused pairs"))
-    else:
-        parts.append('<p class="ok">No image is misclassified.</p>')
-    parts.append("<h2>Top losses</h2>")
-    if len(losses):
-        parts.append(
-            "<p>The misclassified images the model is most sure about, worst first, with Grad-CAM for the "
-            "class it chose. Wrong labels and leaks show up here first: review them in "
-            f"<code>{html.escape(figures['review'])}</code> (id, label = the model's) and pass the edited "
-            "file to <code>artkit clean --fix</code>.</p>"
-        )
-        parts.append(
-            '<div class="grid">'
-            + "".join(img(p, f"top loss {k + 1}", 'style="width:340px"') for k, p in enumerate(loss_panels))
-            + "</div>"
-        )
-        parts.append(
-            table(
-                ["id", "given", "predicted", "probability", "loss"],
-                [
-                    [r.id, r.given, r.predicted, f"{r.probability:.3f}", f"{r.loss:.2f}"]
-                    for r in losses.itertuples(index=False)
-                ],
-                numeric_from=3,
-            )
-        )
     if map_method:
         parts += [
             "<h2>Feature space</h2>",

@@ -40,30 +40,15 @@ def run_checkpoint(
     pooled features (the classifier's input, views averaged) as one float32 array.
     """
     import torch
-    from torch.utils.data import DataLoader
 
-    from artkit.data.dataset import ImageTable
-    from artkit.data.transforms import create_transform, get_preset
     from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime
     from artkit.engine.loop import predict_logits
     from artkit.predict.tta import build_views, resizes
-    from artkit.system import default_workers
 
     views = build_views(opts.tta)
     rt = Runtime.create(opts.device, opts.amp)
-    aug = ckpt["config"].get("aug", "none")
-    size = ckpt["img_size"]
-    transform = create_transform(aug, size, tuple(ckpt["mean"]), tuple(ckpt["std"]), stage)
-    decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
-    workers = default_workers() if opts.workers is None else opts.workers
-    hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
-    loader = DataLoader(
-        ImageTable(paths, None, transform, decode, bad_hint=hint),
-        batch_size=opts.batch_size,
-        num_workers=workers,
-        pin_memory=rt.pin_memory,
-    )
+    loader = image_loader(ckpt, paths, opts, stage, rt)
     model = rt.prepare(model_from_checkpoint(ckpt, source))
     check_tta(ckpt, opts.tta, model)
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
@@ -86,6 +71,28 @@ def run_checkpoint(
         del model
     refuse_non_finite(logits, source)
     return logits
+
+
+def image_loader(ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions, stage: str, rt):
+    """Batches of ``paths`` preprocessed as the checkpoint's model expects them."""
+    from torch.utils.data import DataLoader
+
+    from artkit.data.dataset import ImageTable
+    from artkit.data.transforms import create_transform, get_preset
+    from artkit.system import default_workers
+
+    aug = ckpt["config"].get("aug", "none")
+    size = ckpt["img_size"]
+    transform = create_transform(aug, size, tuple(ckpt["mean"]), tuple(ckpt["std"]), stage)
+    decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
+    workers = default_workers() if opts.workers is None else opts.workers
+    hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
+    return DataLoader(
+        ImageTable(paths, None, transform, decode, bad_hint=hint),
+        batch_size=opts.batch_size,
+        num_workers=workers,
+        pin_memory=rt.pin_memory,
+    )
 
 
 def _capture_features(model, store: list, views: int):
