@@ -137,6 +137,14 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "rec_img_160": ("recipe at 160 px", OLD_RECIPE + ["--img-size", "160"]),
     "rec_prog": ("recipe, progressive resizing 96 -> 128 px", OLD_RECIPE + ["--img-size-start", "96"]),
     "rec_strong": ("recipe with strong aug instead of crop", OLD_RECIPE + ["--aug", "strong"]),
+    "rec_ls_ld75": (
+        "recipe + label smoothing 0.1, layer decay 0.75",
+        OLD_RECIPE + ["--label-smoothing", "0.1", "--layer-decay", "0.75"],
+    ),
+    "rec_ls_ld75_ema": (
+        "recipe + label smoothing 0.1, layer decay 0.75, EMA 0.99",
+        OLD_RECIPE + ["--label-smoothing", "0.1", "--layer-decay", "0.75", "--ema", "--ema-decay", "0.99"],
+    ),
     "rec_img_96": ("recipe at 96 px", OLD_RECIPE + ["--img-size", "96"]),
     "rec_light": ("recipe with light aug instead of crop", OLD_RECIPE + ["--aug", "light"]),
     "rec_wd_0.01": ("recipe, weight decay 0.01", OLD_RECIPE + ["--weight-decay", "0.01"]),
@@ -219,8 +227,9 @@ def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
         ]
         res[f"eval_{label}_s"] = run(cmd, args.out / f"{name}.eval_{label}.log", env)
         res[f"{label}_macro_f1"] = json.loads((out / "metrics.json").read_text())["macro_f1"]
-    for big in ("best.pt", "last.pt"):  # keep disk use small: the numbers are what the table needs
-        (run_dir / big).unlink(missing_ok=True)
+    if not args.keep:
+        for big in ("best.pt", "last.pt"):  # keep disk use small: the numbers are what the table needs
+            (run_dir / big).unlink(missing_ok=True)
     return res
 
 
@@ -249,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--src", type=Path, help="folder whose src/ holds the artkit to run (default: the installed one)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--redo", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the rows' best.pt and last.pt")
     p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
