@@ -20,4 +20,7 @@ class Reporter:
 
     def progress(self, task: str, done: int, total: int) -> None: ...
 
+    def planned(self, epochs: int) -> None:
+        """The run's number of epochs changed (a time budget's plan)."""
+
     def close(self, failed: bool = False) -> None: ...

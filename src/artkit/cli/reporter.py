@@ -127,6 +127,9 @@ class RichReporter(Reporter):
             return f"finished epochs are kept; continue with: artkit train --resume {resume}"
         return "no epoch had finished, so nothing was kept"
 
+    def planned(self, epochs: int) -> None:
+        self.epochs = epochs
+
     def kept_epochs_hint(self, exc: Exception) -> str | None:
         """After an error mid-run (a full disk, say): the finished epochs and how to continue. Not after a
         diverging loss, which a resume with the same options would only repeat."""

@@ -118,6 +118,10 @@ class Reporters(Reporter):
         for r in self.reporters:
             r.progress(task, done, total)
 
+    def planned(self, epochs: int) -> None:
+        for r in self.reporters:
+            r.planned(epochs)
+
     def close(self, failed: bool = False) -> None:
         for r in self.reporters[1:]:  # the first is the caller's own reporter, which the caller closes
             r.close(failed)

@@ -328,6 +328,7 @@ def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
     s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
     if s.parts.scheduler is not None:
         s.parts.scheduler.step_update(s.state.num_updates)
+    reporter.planned(epochs)
     if s.dist.main:
         save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
     if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones show in the epoch column
