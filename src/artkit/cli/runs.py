@@ -21,26 +21,21 @@ def runs_command(cfg: RunsConfig, explicit: set[str]) -> None:
         console.print(f"no runs under {cfg.folder} (a run is a folder with config.yaml; train one with artkit train)")
         return
     table = Table(title=f"runs under {cfg.folder}", show_edge=False)
-    for col in ("run", "status", "score", "model", "size", "epochs", "time"):
+    widest = max(len(r.name) for r in rows)
+    table.add_column("run", no_wrap=True, min_width=min(widest, 24))
+    for col in ("status", "score", "model", "epochs", "time"):
         table.add_column(
             col,
             justify="right" if col in ("score", "time") else "left",
-            no_wrap=col != "run",
-            max_width=16 if col == "model" else None,
+            no_wrap=True,
+            max_width=14 if col == "model" else None,
         )
-    table.add_column("differs", overflow="fold", min_width=12)
+    table.add_column("differs", overflow="fold", min_width=16)
     for r in rows:
         score = f"{r.score:.4f}" + (" CV" if r.score_kind.startswith("CV") else "") if r.score is not None else "-"
         colour = {"finished": "green", "interrupted": "yellow", "failed": "red"}[r.status]
         table.add_row(
-            r.name,
-            f"[{colour}]{r.status}[/]",
-            score,
-            r.model,
-            r.img_size,
-            r.epochs,
-            f"{r.seconds / 60:.1f} min",
-            r.differs,
+            r.name, f"[{colour}]{r.status}[/]", score, r.model, r.epochs, f"{r.seconds / 60:.1f} min", r.differs
         )
     console.print(table)
     if cfg.csv:

@@ -96,7 +96,7 @@ def find_runs(root: Path) -> list[RunRow]:
 
 
 def _mark_differences(rows: list[RunRow]) -> None:
-    keys = sorted({k for r in rows for k in r.options} - NOT_COMPARED - {"model", "img_size", "epochs"})
+    keys = sorted({k for r in rows for k in r.options} - NOT_COMPARED - {"model", "epochs"})
     differing = [k for k in keys if len({repr(r.options.get(k)) for r in rows}) > 1]
     for r in rows:
         r.differs = " ".join(f"{k}={r.options.get(k)}" for k in differing)
