@@ -64,7 +64,7 @@ def test_bad_files_name_the_file(tmp_path: Path, content, reason):
         path.write_bytes(content)
     with pytest.raises(ImageLoadError) as err:
         load_image(path)
-    assert str(path) in err.value.message and reason in err.value.message and "--skip-bad" in err.value.hint
+    assert str(path) in err.value.message and reason in err.value.message and "artkit clean" in err.value.hint
 
 
 def test_truncated_jpeg_is_an_error_not_a_grey_image(tmp_path: Path):

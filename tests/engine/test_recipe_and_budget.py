@@ -83,7 +83,7 @@ def test_resume_with_a_new_time_budget_continues(tmp_path: Path):
     first = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), epochs=2, **TINY_CFG))
     start = time.perf_counter()
     resumed = train(TrainConfig(resume=str(first.run_dir), time="6s"), explicit={"resume", "time"})
-    assert time.perf_counter() - start <= 6 * 1.2 and resumed.epochs_run > 2
+    assert time.perf_counter() - start <= 6 * 1.5 and resumed.epochs_run > 2  # a short budget: setup weighs more
 
 
 def test_durations():

@@ -575,7 +575,10 @@ def resume_run(cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: Time
         raise ArtkitError(f"{run_dir} has no last.pt: it never finished an epoch", "start a new run instead")
     if not cfg.time and run_finished(run_dir, cfg.epochs):
         raise ArtkitError(f"{run_dir} already finished {cfg.epochs} epochs", "pass a larger --epochs to continue")
-    remove_stale_temp_files(run_dir)
-    save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
-    (run_dir / "summary.json").unlink(missing_ok=True)
+    dist = from_env()
+    if dist.main:  # rank 0 tidies and writes; the others would race it for the same files
+        remove_stale_temp_files(run_dir)
+        save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
+        (run_dir / "summary.json").unlink(missing_ok=True)
+    broadcast(None, dist)  # every rank starts once the folder is tidy
     return fit(cfg, run_dir, reporter, resuming=True, budget=budget)
