@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from artkit.configs import config_from_mapping, load_config, merge, options, save_config, to_dict
-from artkit.engine.config import TrainConfig
+from artkit.engine.config import AUTO, TrainConfig
 from artkit.errors import ArtkitError
 from artkit.predict.config import EnsembleConfig
 from artkit.qa.config import CleanConfig, EdaConfig
@@ -94,10 +94,13 @@ def test_cli_defaults_are_the_dataclass_defaults(tmp_path: Path):
         tmp_path / "runs",
     )
     saved = load_config(TrainConfig, tmp_path / "runs" / "train" / "config.yaml")
-    explicit = {"data", "model", "pretrained", "img_size", "epochs", "workers", "out"}
+    explicit = {"data", "model", "pretrained", "img_size", "epochs", "workers", "out", "chosen"}
     defaults = TrainConfig()
     for name, value in to_dict(saved).items():
-        if name not in explicit:
+        if name in ("aug", "sampler"):  # auto: resolved from the data, with the reason recorded
+            assert getattr(defaults, name) == AUTO
+            assert saved.chosen[name].startswith(f"{value}: "), name
+        elif name not in explicit:
             assert value == getattr(defaults, name), name
 
 

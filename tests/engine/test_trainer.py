@@ -3,7 +3,7 @@
 import pytest
 
 from artkit.engine.config import TrainConfig
-from artkit.engine.optim import build_optimizer, build_scheduler
+from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay
 from artkit.engine.trainer import validate_config
 from artkit.errors import ArtkitError
 from artkit.models.factory import create_model
@@ -24,8 +24,18 @@ def test_layer_decay_gives_the_classifier_the_full_lr_and_earlier_layers_less():
     assert head == pytest.approx(max(g["lr"] for g in opt.param_groups))
     assert stem < head * 0.5  # at least one decay step between stem and classifier
 
-    plain = build_optimizer(TrainConfig(lr=1e-3), model)
+    plain = build_optimizer(TrainConfig(lr=1e-3, layer_decay=1), model)
     assert len({g["lr"] for g in plain.param_groups}) == 1
+
+
+def test_the_default_layer_decay_leaves_a_model_without_layer_groups_at_one_rate():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    model(torch.zeros(1, 3, 8, 8))
+    cfg = TrainConfig(lr=1e-3)
+    assert cfg.layer_decay == 0.85 and effective_layer_decay(cfg, model) is None
+    assert {g["lr"] for g in build_optimizer(cfg, model).param_groups} == {1e-3}
 
 
 def test_layer_decay_out_of_range_is_a_clear_error():

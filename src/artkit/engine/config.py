@@ -50,14 +50,14 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         False, "Train without unreadable images (counted in the summary) instead of stopping.", panel=DATA_PANEL
     )
     sampler: str = option(
-        "none",
+        AUTO,
         "Class sampling: auto (sqrt when the largest class has 3x the rows of the "
         "smallest, else none); " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()) + ".",
         panel=DATA_PANEL,
         choices=lambda: [AUTO, *SAMPLERS],
     )
     aug: str = option(
-        "light",
+        AUTO,
         "Augmentation preset: auto (crop when the test images are much smaller than the "
         "training images, as crops are, else light); none; light; crop (quarter-image crops "
         "like Dacon's test set); strong.",
@@ -105,7 +105,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         panel=LOSS_PANEL,
         choices=lambda: list(LOSSES),
     )
-    label_smoothing: float = option(0.0, "Label smoothing epsilon.", panel=LOSS_PANEL, min=0, max=1, max_open=True)
+    label_smoothing: float = option(0.1, "Label smoothing epsilon.", panel=LOSS_PANEL, min=0, max=1, max_open=True)
     class_weights: str = option(
         "none",
         "Class weights of the loss (focal's alpha): " + "; ".join(f"{k}: {v}" for k, v in CLASS_WEIGHTS.items()) + ".",
@@ -120,13 +120,14 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         panel=OPTIM_PANEL,
         choices=tuple(OPTIMIZERS),
     )
-    lr: float = option(5e-4, "Peak learning rate.", panel=OPTIM_PANEL, min=0, min_open=True)
+    lr: float = option(
+        3e-3, "Peak learning rate (the classifier's, with --layer-decay).", panel=OPTIM_PANEL, min=0, min_open=True
+    )
     weight_decay: float = option(0.05, "Weight decay (not applied to norms and biases).", panel=OPTIM_PANEL, min=0)
     layer_decay: float | None = option(
-        None,
-        "Layer-wise learning-rate decay for fine-tuning, e.g. 0.85: the "
-        "classifier trains at --lr, each earlier layer group at 0.85x the next "
-        "(timm).",
+        0.85,
+        "Layer-wise learning-rate decay for fine-tuning: the classifier trains at --lr, each "
+        "earlier layer group at this times the next (timm); 1 trains every layer at --lr.",
         panel=OPTIM_PANEL,
         min=0,
         max=1,
@@ -139,7 +140,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         panel=OPTIM_PANEL,
         choices=tuple(SCHEDULERS),
     )
-    warmup_epochs: float = option(1.0, "Linear warmup length in epochs (may be fractional).", panel=OPTIM_PANEL, min=0)
+    warmup_epochs: float = option(0.2, "Linear warmup length in epochs (may be fractional).", panel=OPTIM_PANEL, min=0)
     min_lr: float = option(1e-6, "Final learning rate of the cosine schedule.", panel=OPTIM_PANEL, min=0)
     step_epochs: int | None = option(
         None, "Step schedule: epochs between decays (default epochs/3).", panel=OPTIM_PANEL, min=1

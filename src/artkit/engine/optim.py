@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from artkit.errors import ArtkitError
-
 if TYPE_CHECKING:
     from artkit.engine.config import TrainConfig
 
@@ -22,8 +20,6 @@ SCHEDULERS = {
 def build_optimizer(cfg: TrainConfig, model):
     from timm.optim import create_optimizer_v2
 
-    if cfg.layer_decay is not None and not hasattr(model, "group_matcher"):
-        raise ArtkitError(f"--layer-decay: timm cannot group the layers of '{cfg.model}'", "leave --layer-decay out")
     # layer_decay gives each layer group an "lr_scale", which timm's schedulers apply at every update
     return create_optimizer_v2(
         model,
@@ -31,8 +27,16 @@ def build_optimizer(cfg: TrainConfig, model):
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
         momentum=cfg.momentum,
-        layer_decay=cfg.layer_decay,
+        layer_decay=effective_layer_decay(cfg, model),
     )
+
+
+def effective_layer_decay(cfg: TrainConfig, model) -> float | None:
+    """``--layer-decay``, or None where it changes nothing (1) or the model has no layer groups (timm's
+    fallback would give every parameter tensor its own group, and the first ones a rate near zero)."""
+    if cfg.layer_decay is None or cfg.layer_decay == 1 or not hasattr(model, "group_matcher"):
+        return None
+    return cfg.layer_decay
 
 
 def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs: int | None = None):
