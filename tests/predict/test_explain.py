@@ -112,7 +112,8 @@ def test_eval_report_has_every_section_and_loads_in_a_browser(tmp_path: Path):
         "Feature space",
         "Training",
     ):
-        assert f"<h2>{section}</h2>" in page, section
+        slug = section.lower().replace(" ", "-")
+        assert f'<h2 id="{slug}">{section}</h2>' in page, section  # report.html#top-losses opens there
     loaded, total = images_loaded_in_browser(tmp_path / "ev" / "report.html", tmp_path)
     assert loaded == total >= 6
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from artkit.io import save_image, write_csv, write_text
 from artkit.metrics import softmax
-from artkit.report.html import img, page, table
+from artkit.report.html import heading, img, page, table
 
 TOP_LOSSES = 12
 CONFUSED_PAIRS = 5
@@ -136,15 +136,15 @@ def _overall_html(metrics: dict, described: str, tta: str) -> list[str]:
         ["macro-F1", f"{metrics['macro_f1']:.4f}"],
         ["weighted-F1", f"{metrics['weighted_f1']:.4f}"],
     ]
-    return ["<h2>Overall</h2>", table(["", "value"], rows, numeric_from=9)]
+    return [heading("Overall"), table(["", "value"], rows, numeric_from=9)]
 
 
 def _confused_html(confused: list[dict], figures: dict[str, str]) -> list[str]:
     if not confused:
-        return ["<h2>Most confused pairs</h2>", '<p class="ok">No image is misclassified.</p>']
+        return [heading("Most confused pairs"), '<p class="ok">No image is misclassified.</p>']
     rows = [[p["true"], p["predicted"], p["count"]] for p in confused]
     return [
-        "<h2>Most confused pairs</h2>",
+        heading("Most confused pairs"),
         table(["true", "predicted as", "images"], rows, numeric_from=2),
         img(figures["confused"], "examples of the most confused pairs"),
     ]
@@ -164,7 +164,7 @@ def _losses_html(losses: pd.DataFrame, loss_panels: list[str], review: str) -> l
         [r.id, r.given, r.predicted, f"{r.probability:.3f}", f"{r.loss:.2f}"] for r in losses.itertuples(index=False)
     ]
     return [
-        "<h2>Top losses</h2>",
+        heading("Top losses"),
         intro,
         f'<div class="grid">{pictures}</div>',
         table(["id", "given", "predicted", "probability", "loss"], rows, numeric_from=3),
@@ -184,22 +184,22 @@ def report_html(
 ) -> str:
     parts = [
         *_overall_html(metrics, described, tta),
-        "<h2>Per class</h2>",
+        heading("Per class"),
         img(figures["per_class"], "per-class precision, recall and F1"),
-        "<h2>Confusion matrix</h2>",
+        heading("Confusion matrix"),
         img(figures["confusion"], "row-normalised confusion matrix"),
         *_confused_html(confused, figures),
         *_losses_html(losses, loss_panels, figures["review"]),
     ]
     if map_method:
         parts += [
-            "<h2>Feature space</h2>",
+            heading("Feature space"),
             f"<p>The pooled features of every scored image, projected to 2-D by "
             f"{map_method}: artists the model mixes up overlap; crosses are misclassified images.</p>",
             img(figures["features"], "2-D map of pooled features"),
         ]
     if "curves" in figures:
-        parts += ["<h2>Training</h2>", img(figures["curves"], "training curves")]
+        parts += [heading("Training"), img(figures["curves"], "training curves")]
     return page(title, "\n".join(parts))
 
 

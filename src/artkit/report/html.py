@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 # Sets document.body.dataset.imagesLoaded once every picture has loaded (or failed): the tests
@@ -61,3 +62,9 @@ def img(name: str, alt: str, attrs: str = "") -> str:
 
 def escape(text: str) -> str:
     return html.escape(text)
+
+
+def heading(text: str) -> str:
+    """A section heading with an id, so that ``report.html#top-losses`` opens at that section."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return f'<h2 id="{slug}">{html.escape(text)}</h2>'
