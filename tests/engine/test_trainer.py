@@ -3,7 +3,7 @@
 import pytest
 
 from artkit.engine.config import TrainConfig
-from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay
+from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay, layer_decay_note
 from artkit.engine.trainer import validate_config
 from artkit.errors import ArtkitError
 from artkit.models.factory import create_model
@@ -36,6 +36,16 @@ def test_the_default_layer_decay_leaves_a_model_without_layer_groups_at_one_rate
     cfg = TrainConfig(lr=1e-3)
     assert cfg.layer_decay == 0.85 and effective_layer_decay(cfg, model) is None
     assert {g["lr"] for g in build_optimizer(cfg, model).param_groups} == {1e-3}
+    assert "no layer groups" in layer_decay_note(cfg, model)
+
+
+def test_layer_decay_is_off_for_a_model_trained_from_random_weights():
+    model = create_model("test_efficientnet", 3)
+    scratch = TrainConfig(lr=1e-3, pretrained=False)
+    assert len({g["lr"] for g in build_optimizer(scratch, model).param_groups}) == 1
+    assert "random weights" in layer_decay_note(scratch, model)
+    from_file = TrainConfig(lr=1e-3, pretrained=False, weights="w.pt")
+    assert effective_layer_decay(from_file, model) == 0.85 and layer_decay_note(from_file, model) is None
 
 
 def test_layer_decay_out_of_range_is_a_clear_error():

@@ -24,7 +24,7 @@ from artkit.engine.config import MONITORS, TrainConfig, check_train_config, pars
 from artkit.engine.device import Runtime, oom_error
 from artkit.engine.distributed import SINGLE, Dist, broadcast, from_env, gather_rows, shard_indices
 from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch
-from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay, peak_lr
+from artkit.engine.optim import build_optimizer, build_scheduler, layer_decay_note, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
 from artkit.engine.rundata import (
     CONFIG_HEADER,
@@ -250,10 +250,8 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     last = load_checkpoint(run_dir / "last.pt") if resuming else None
     data = prepare_data(cfg, run_dir, last, workers, write=dist.main)
     model, init = build_model(cfg, len(data.classes), resuming, reporter)
-    if cfg.layer_decay not in (None, 1) and effective_layer_decay(cfg, model) is None:
-        reporter.message(
-            f"--layer-decay {cfg.layer_decay:g}: {cfg.model} has no layer groups, so every layer trains at --lr"
-        )
+    if note := layer_decay_note(cfg, model):
+        reporter.message(note)
     dcfg = model_data_config(model, cfg.img_size)
     rt.prepare(model)
     check_input_size(model, cfg.model, min(dcfg.img_size, cfg.img_size_start or dcfg.img_size), rt)
