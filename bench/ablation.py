@@ -26,6 +26,22 @@ import sys
 import time
 from pathlib import Path
 
+# v0.1's defaults, pinned before every row but "defaults" so that the rows mean the same with any artkit
+# version (a row's own options come later and win)
+V01_DEFAULTS = [
+    "--aug",
+    "light",
+    "--sampler",
+    "none",
+    "--lr",
+    "5e-4",
+    "--layer-decay",
+    "1",
+    "--warmup-epochs",
+    "1",
+    "--label-smoothing",
+    "0",
+]
 # row name -> (what it changes, options added to the common ones). "base" is the old defaults (v0.1).
 OLD_RECIPE = [
     "--aug",
@@ -202,7 +218,8 @@ def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
 
         shutil.rmtree(run_dir)
     py = [sys.executable, "-m", "artkit"]
-    cmd = py + common_args(args.split, args.weights, runs, name, args.budget, seed, args.workers) + extra
+    pinned = [] if row == "defaults" else V01_DEFAULTS
+    cmd = py + common_args(args.split, args.weights, runs, name, args.budget, seed, args.workers) + pinned + extra
     res: dict = {"row": row, "seed": seed, "what": desc, "options": " ".join(extra), "budget": args.budget}
     res["train_s"] = run(cmd, args.out / f"{name}.train.log", env)
     results = (run_dir / "results.csv").read_text().splitlines()
