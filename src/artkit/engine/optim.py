@@ -32,21 +32,21 @@ def build_optimizer(cfg: TrainConfig, model):
 
 
 def effective_layer_decay(cfg: TrainConfig, model) -> float | None:
-    """``--layer-decay``, or None where it changes nothing (1), where there is nothing to fine-tune (random
-    weights: every layer must learn) or where the model has no layer groups (timm's fallback would give
-    every parameter tensor its own group, and the first ones a rate near zero)."""
-    if cfg.layer_decay is None or cfg.layer_decay == 1 or not hasattr(model, "group_matcher"):
+    """``--layer-decay``, or None where it changes nothing (1) or :func:`layer_decay_note` says why not."""
+    if cfg.layer_decay in (None, 1) or layer_decay_note(cfg, model):
         return None
-    return cfg.layer_decay if cfg.pretrained or cfg.weights else None
+    return cfg.layer_decay
 
 
 def layer_decay_note(cfg: TrainConfig, model) -> str | None:
     """Why a ``--layer-decay`` is not applied, or None when it is (or was not asked for)."""
-    if cfg.layer_decay in (None, 1) or effective_layer_decay(cfg, model) is not None:
+    if cfg.layer_decay in (None, 1):
         return None
-    if not hasattr(model, "group_matcher"):
+    if not hasattr(model, "group_matcher"):  # timm's fallback would give each tensor a group, the first ~0 lr
         return f"--layer-decay {cfg.layer_decay:g}: {cfg.model} has no layer groups, so every layer trains at --lr"
-    return f"--layer-decay {cfg.layer_decay:g} is for fine-tuning: off, as the model starts from random weights"
+    if not (cfg.pretrained or cfg.weights):  # nothing to fine-tune: every layer must learn
+        return f"--layer-decay {cfg.layer_decay:g} is for fine-tuning: off, as the model starts from random weights"
+    return None
 
 
 def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs: int | None = None):
