@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-# v0.1's defaults, pinned before every row but "defaults" so that the rows mean the same with any artkit
+# v0.1's defaults, pinned before every row but "defaults" and the "d_" rows so that the rows mean the same with any artkit
 # version (a row's own options come later and win)
 V01_DEFAULTS = [
     "--aug",
@@ -166,7 +166,29 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "rec_wd_0.01": ("recipe, weight decay 0.01", OLD_RECIPE + ["--weight-decay", "0.01"]),
     # the new defaults: no options beyond the common ones (run with --src pointing at the new code)
     "defaults": ("artkit defaults (no options)", []),
+    # one change at a time against the new defaults (no pinning: these rows need the new code)
+    "d_light": ("defaults, --aug light", ["--aug", "light"]),
+    "d_strong": ("defaults, --aug strong", ["--aug", "strong"]),
+    "d_cutmix": ("defaults + --cutmix 1.0", ["--cutmix", "1.0"]),
+    "d_mixup": ("defaults + --mixup 0.2", ["--mixup", "0.2"]),
+    "d_ema": ("defaults + --ema (decay 0.999)", ["--ema"]),
+    "d_ema_0.99": ("defaults + --ema --ema-decay 0.99", ["--ema", "--ema-decay", "0.99"]),
+    "d_focal": ("defaults, --loss focal", ["--loss", "focal"]),
+    "d_ls_0": ("defaults, --label-smoothing 0", ["--label-smoothing", "0"]),
+    "d_cw_sqrt": ("defaults + --class-weights sqrt", ["--class-weights", "sqrt"]),
+    "d_sampler_none": ("defaults, --sampler none", ["--sampler", "none"]),
+    "d_ld_1": ("defaults, --layer-decay 1 (off)", ["--layer-decay", "1"]),
+    "d_lr_1e-3": ("defaults, --lr 1e-3", ["--lr", "1e-3"]),
+    "d_lr_5e-3": ("defaults, --lr 5e-3", ["--lr", "5e-3"]),
+    "d_warmup_1": ("defaults, --warmup-epochs 1", ["--warmup-epochs", "1"]),
+    "d_bs_16": ("defaults, --batch-size 16", ["--batch-size", "16"]),
+    "d_img_160": ("defaults at 160 px", ["--img-size", "160"]),
+    "d_prog": ("defaults, progressive resizing 96 -> 128 px", ["--img-size-start", "96"]),
+    "d_drop_path": ("defaults + --drop-path-rate 0.1", ["--drop-path-rate", "0.1"]),
+    "d_dropout": ("defaults + --drop-rate 0.2", ["--drop-rate", "0.2"]),
 }
+# rows that run the current defaults as they are (the others pin v0.1's first)
+UNPINNED = {"defaults"} | {row for row in ROWS if row.startswith("d_")}
 EVALS = (
     ("crops", "holdout_crops.csv", "none"),
     ("crops_hflip", "holdout_crops.csv", "hflip"),
@@ -218,7 +240,7 @@ def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
 
         shutil.rmtree(run_dir)
     py = [sys.executable, "-m", "artkit"]
-    pinned = [] if row == "defaults" else V01_DEFAULTS
+    pinned = [] if row in UNPINNED else V01_DEFAULTS
     cmd = py + common_args(args.split, args.weights, runs, name, args.budget, seed, args.workers) + pinned + extra
     res: dict = {"row": row, "seed": seed, "what": desc, "options": " ".join(extra), "budget": args.budget}
     res["train_s"] = run(cmd, args.out / f"{name}.train.log", env)

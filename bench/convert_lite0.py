@@ -228,10 +228,12 @@ def sanity_check(
     # confident, unlike a random model
     # (ImageNet labels of paintings are ambiguous, so top-1 agreement is a harsh measure; the
     # symmetric padding of efficientnet_lite0 alone moves it to about 0.55)
+    # (with --no-fix the weights are for tf_efficientnet_lite0, proven by the package comparison above; the
+    # plain mapping onto efficientnet_lite0 is not meant to be confident, so it is not held to this)
     if fixed is not raw:
         assert report["top1_agreement[fold only (tf_efficientnet_lite0, artkit norm)]"] >= 0.9, report
         assert report["ref_top1_in_top5[converted (artkit norm)]"] >= 0.75, report
-    assert report["mean_top1_prob[converted (artkit norm)]"] > 3 * report["mean_top1_prob[random init]"], report
+        assert report["mean_top1_prob[converted (artkit norm)]"] > 3 * report["mean_top1_prob[random init]"], report
     assert float(bn_var.std()) > 1e-3, "BatchNorm running stats look untrained"
     return report
 
