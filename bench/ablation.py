@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-# v0.1's defaults, pinned before every row but "defaults" and the "d_" rows so that the rows mean the same with any artkit
-# version (a row's own options come later and win)
+# v0.1's defaults, pinned before every row but "defaults" and the "d_" rows so that the rows mean the same
+# with any artkit version (a row's own options come later and win)
 V01_DEFAULTS = [
     "--aug",
     "light",
