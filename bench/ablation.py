@@ -298,13 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--redo", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the rows' best.pt and last.pt")
-    p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json")
+    p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json (rows of --budget)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "results.json"
     results: list[dict] = json.loads(store.read_text()) if store.exists() else []
     if args.table:
-        print(table(results))
+        print(table([r for r in results if r["budget"] == args.budget]))
         return 0
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     if args.src:
