@@ -11,6 +11,7 @@ import yaml
 
 from artkit.configs import load_config
 from artkit.engine.auto import resolve_auto
+from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.train import train
 from artkit.errors import ArtkitError
@@ -68,6 +69,13 @@ def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(t
     assert saved.epochs == len(rows) == result.epochs_run > 5  # the planned epochs are the epochs run
     assert rows["lr"].iloc[-1] == pytest.approx(1e-5)  # the cosine schedule reached its end at the last update
     assert rows["lr"].iloc[-2] > 1e-5
+
+
+@pytest.mark.parametrize(("steps_per_epoch", "probe"), [(1, 1), (2, 2), (10, 3), (100, 10)])
+def test_epochs_of_fewer_than_three_steps_are_still_planned_within_the_epoch(steps_per_epoch: int, probe: int):
+    # with a probe longer than the epoch, the run could end one epoch before the schedule did (a CI failure)
+    planner = EpochPlanner(budget=TimeBudget(seconds=10), steps_per_epoch=steps_per_epoch, val_per_train_image=0.2)
+    assert planner.probe_steps() == probe
 
 
 def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path):

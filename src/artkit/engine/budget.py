@@ -41,7 +41,9 @@ class EpochPlanner:
     ended_early: bool = False  # the schedule was cut to end with an epoch: the run ends there, come what may
 
     def probe_steps(self) -> int:
-        return max(3, min(self.steps_per_epoch, int(self.steps_per_epoch * PROBE_FRACTION)))
+        """Steps timed before a plan: a tenth of an epoch, at least three, at most the whole epoch (an epoch of
+        fewer steps must still be planned, and checked for time, within itself)."""
+        return min(self.steps_per_epoch, max(3, int(self.steps_per_epoch * PROBE_FRACTION)))
 
     def from_steps(self, done_epochs: int, steps: int, seconds: float) -> int:
         """Total epochs from the first ``steps`` training steps of an epoch, which took ``seconds``. Validation
