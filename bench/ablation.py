@@ -41,6 +41,7 @@ V01_DEFAULTS = [
     "1",
     "--label-smoothing",
     "0",
+    "--no-ema",
 ]
 # row name -> (what it changes, options added to the common ones). "base" is the old defaults (v0.1).
 OLD_RECIPE = [
@@ -185,13 +186,14 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "rec_wd_0.01": ("recipe, weight decay 0.01", OLD_RECIPE + ["--weight-decay", "0.01"]),
     # the new defaults: no options beyond the common ones (run with --src pointing at the new code)
     "defaults": ("artkit defaults (no options)", []),
+    "defaults_no_ema": ("defaults, --no-ema (the defaults before EMA was one)", ["--no-ema"]),
     # one change at a time against the new defaults (no pinning: these rows need the new code)
     "d_light": ("defaults, --aug light", ["--aug", "light"]),
     "d_strong": ("defaults, --aug strong", ["--aug", "strong"]),
     "d_cutmix": ("defaults + --cutmix 1.0", ["--cutmix", "1.0"]),
     "d_mixup": ("defaults + --mixup 0.2", ["--mixup", "0.2"]),
-    "d_ema": ("defaults + --ema (decay 0.999)", ["--ema"]),
-    "d_ema_0.99": ("defaults + --ema --ema-decay 0.99", ["--ema", "--ema-decay", "0.99"]),
+    "d_ema": ("defaults, --ema-decay 0.999 (fixed)", ["--ema", "--ema-decay", "0.999"]),
+    "d_ema_0.99": ("defaults, --ema-decay 0.99 (fixed)", ["--ema", "--ema-decay", "0.99"]),
     "d_focal": ("defaults, --loss focal", ["--loss", "focal"]),
     "d_ls_0": ("defaults, --label-smoothing 0", ["--label-smoothing", "0"]),
     "d_cw_sqrt": ("defaults + --class-weights sqrt", ["--class-weights", "sqrt"]),

@@ -166,13 +166,21 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         None, "Clip the gradient norm to this value.", panel=OPTIM_PANEL, min=0, min_open=True
     )
     ema: bool = option(
-        False,
-        "Keep an exponential moving average of the weights; validate and save it.",
+        True,
+        "Keep an exponential moving average of the weights; validate and save it (the average, not the last "
+        "weights, is best.pt).",
         negatable=True,
         panel=OPTIM_PANEL,
     )
-    ema_decay: float = option(
-        0.999, "EMA decay per update.", panel=OPTIM_PANEL, min=0, max=1, min_open=True, max_open=True
+    ema_decay: float | None = option(
+        None,
+        "EMA decay per update (default: fitted to the run, 1 - 3/updates planned, so that the average spans "
+        "the last third of the run; 0.999 for 3,000 updates).",
+        panel=OPTIM_PANEL,
+        min=0,
+        max=1,
+        min_open=True,
+        max_open=True,
     )
     # hardware
     device: str = option("auto", DEVICE_HELP, panel=HARDWARE_PANEL, resumable=True)

@@ -66,6 +66,20 @@ def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs:
     return None
 
 
+EMA_HORIZON = 1 / 3  # of the planned updates: what a fitted EMA decay averages over
+EMA_DECAY_BOUNDS = (0.9, 0.9999)
+
+
+def ema_decay(cfg: TrainConfig, updates: int) -> float:
+    """``--ema-decay``, or one fitted to a run of ``updates`` optimiser updates: 1 - 1/horizon, the horizon a
+    third of the run, so that a short run's average does not still hold the starting weights (0.999 fixed
+    keeps 75 % of them after 285 updates) and a long one's averages over more than its last epoch."""
+    if cfg.ema_decay is not None:
+        return cfg.ema_decay
+    low, high = EMA_DECAY_BOUNDS
+    return min(max(1 - 1 / max(updates * EMA_HORIZON, 1.0), low), high)
+
+
 def peak_lr(optimizer) -> float:
     """The largest learning rate of any parameter group (with --layer-decay, the classifier's)."""
     return max(group["lr"] for group in optimizer.param_groups)

@@ -24,7 +24,7 @@ from artkit.engine.config import MONITORS, TrainConfig, check_train_config, pars
 from artkit.engine.device import Runtime, oom_error
 from artkit.engine.distributed import SINGLE, Dist, broadcast, from_env, gather_rows, shard_indices
 from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch
-from artkit.engine.optim import build_optimizer, build_scheduler, layer_decay_note, peak_lr
+from artkit.engine.optim import build_optimizer, build_scheduler, ema_decay, layer_decay_note, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
 from artkit.engine.rundata import (
     CONFIG_HEADER,
@@ -151,7 +151,7 @@ def build_parts(
     if cfg.ema:
         from timm.utils import ModelEmaV3
 
-        ema = ModelEmaV3(model, decay=cfg.ema_decay)
+        ema = ModelEmaV3(model, decay=ema_decay(cfg, updates_per_epoch * (epochs or cfg.epochs)))
     return TrainParts(
         model=model,
         optimizer=optimizer,
@@ -269,6 +269,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         config=to_dict(cfg),
     )
     header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
+    header["ema_decay"] = None if parts.ema is None else parts.ema.decay
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(
         dist=dist,
@@ -330,11 +331,14 @@ def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
     s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
     if s.parts.scheduler is not None:
         s.parts.scheduler.step_update(s.state.num_updates)
+    if s.parts.ema is not None:
+        s.parts.ema.decay = ema_decay(s.cfg, updates_per_epoch * epochs)
     reporter.planned(epochs)
     if s.dist.main:
         save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
     if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones show in the epoch column
-        reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget")
+        ema = f"; EMA decay {s.parts.ema.decay:.4f}" if s.parts.ema is not None and s.cfg.ema_decay is None else ""
+        reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget{ema}")
 
 
 def _probe(s: Session, epoch: int, reporter: Reporter):
