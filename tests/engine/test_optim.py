@@ -32,8 +32,9 @@ def test_ema_is_on_by_default_the_run_says_its_decay_and_a_time_budget_refits_it
     out = " ".join(r.output.split())  # Rich wraps long lines
     train_images = int(re.search(r"(\d+) train / \d+ val images", out).group(1))
     steps = -(-train_images // 8)  # TINY's batch of 8, the last one partial
-    assert f"EMA of the weights (decay {1 - 3 / (3 * steps):.4f}) is validated and saved" in out
+    assert f"EMA of the weights (decay {1 - 3 / (3 * steps):.4f}, fitted to 3 epochs) is validated and saved" in out
     r = artkit("train", data, *TINY, "--ema", "--time", "6s", "--out", tmp_path / "runs", "--name", "budget")
     out = " ".join(r.output.split())
+    assert "EMA of the weights (decay fitted to the epochs the time budget plans)" in out
     epochs, decay = re.search(r"(\d+) epoch\(s\) fit in the budget; EMA decay ([0-9.]+)", out).groups()
     assert float(decay) == pytest.approx(1 - 3 / (int(epochs) * steps), abs=1e-4)

@@ -47,8 +47,8 @@ class RichReporter(Reporter):
             )
         for option, why in (info.get("chosen") or {}).items():
             console.print(f"  --{option} auto → {why}", soft_wrap=True)
-        if info.get("ema_decay") is not None:
-            console.print(f"  EMA of the weights (decay {info['ema_decay']:.4f}) is validated and saved")
+        if info.get("ema"):
+            console.print(f"  EMA of the weights ({info['ema']}) is validated and saved")
         if info.get("time"):
             console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
         if info["skipped_bad"]:

@@ -269,7 +269,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         config=to_dict(cfg),
     )
     header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
-    header["ema_decay"] = None if parts.ema is None else parts.ema.decay
+    header["ema"] = _ema_note(cfg, parts)
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(
         dist=dist,
@@ -320,6 +320,17 @@ def _header(
         "processes": dist.world,
         "batch": cfg.batch_size,
     }
+
+
+def _ema_note(cfg: TrainConfig, parts: TrainParts) -> str | None:
+    """How the EMA's decay was set, for the run header (None without EMA)."""
+    if parts.ema is None:
+        return None
+    if cfg.ema_decay is not None:
+        return f"decay {cfg.ema_decay:g}"
+    if cfg.time:
+        return "decay fitted to the epochs the time budget plans"
+    return f"decay {parts.ema.decay:.4f}, fitted to {cfg.epochs} epochs"
 
 
 def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
