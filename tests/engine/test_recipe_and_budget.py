@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,3 +115,25 @@ def test_eda_recommendation_loads_with_config_and_trains(tmp_path: Path, monkeyp
     saved = load_config(TrainConfig, tmp_path / "runs" / "train" / "config.yaml")
     assert (saved.aug, saved.sampler, saved.data) == ("crop", "sqrt", str(data.resolve()))
     assert "Recommended training recipe" in (tmp_path / "eda" / "report.html").read_text(encoding="utf-8")
+
+
+FIRST_PLOTS = """
+import time
+start = time.perf_counter()
+import numpy as np
+from artkit.plots import plot_confusion, plot_curves
+rows = [dict(epoch=e, train_loss=1.0, val_loss=1.0, val_acc=0.5, val_macro_f1=0.5) for e in range(30)]
+plot_curves(rows, "curves.png")
+plot_confusion(np.eye(50, dtype=int), [f"artist {i}" for i in range(50)], "confusion_matrix.png")
+print(time.perf_counter() - start)
+"""
+
+
+def test_the_budget_keeps_enough_for_a_fresh_process_first_plots(tmp_path: Path):
+    """The plots after the last epoch are not timed by the planner, and in a fresh process they pay for the
+    pyplot import: the budget's reserve must cover them, or a short run ends past its budget (a 20-second run
+    ended 22.1 s after it began with a reserve of 1 s)."""
+    run = [sys.executable, "-c", FIRST_PLOTS]
+    subprocess.run(run, cwd=tmp_path, check=True, capture_output=True)  # builds matplotlib's font cache if absent
+    seconds = float(subprocess.run(run, cwd=tmp_path, check=True, capture_output=True, text=True).stdout)
+    assert seconds <= TimeBudget(seconds=20, classes=50).reserve(), seconds

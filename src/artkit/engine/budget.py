@@ -6,8 +6,12 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-FINISH_RESERVE = 0.03  # of the budget, kept for the last checkpoint, plots and summary ...
-FINISH_SECONDS = 1.0  # ... and at least this
+# Kept for the last checkpoint, plots and summary: FINISH_RESERVE of the budget, and at least FINISH_SECONDS plus
+# FINISH_SECONDS_PER_CLASS a class. In a fresh process on 2 cores, pyplot's first import and the curves took 1.5 s
+# and a 50-class confusion matrix 1.7 s more; the constants leave a margin over that.
+FINISH_RESERVE = 0.03
+FINISH_SECONDS = 2.0
+FINISH_SECONDS_PER_CLASS = 0.04
 OVERRUN_SLACK = 0.05  # of the budget: how far the last epoch may run over rather than be dropped
 PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
 
@@ -18,15 +22,19 @@ class TimeBudget:
 
     seconds: float
     started: float = field(default_factory=time.perf_counter)
+    classes: int = 0  # of the run: its confusion matrix is drawn after the last epoch
 
     def left(self) -> float:
         """Seconds left for epochs."""
-        reserve = max(self.seconds * FINISH_RESERVE, FINISH_SECONDS)
-        return self.seconds - reserve - (time.perf_counter() - self.started)
+        return self.seconds - self.reserve() - (time.perf_counter() - self.started)
+
+    def reserve(self) -> float:
+        """Seconds kept for the end of the run: the last checkpoint, plots and summary."""
+        return max(self.seconds * FINISH_RESERVE, FINISH_SECONDS + FINISH_SECONDS_PER_CLASS * self.classes)
 
     def share(self, parts: int) -> TimeBudget:
         """An equal share of what is left, starting now (for one of ``parts`` folds)."""
-        return TimeBudget(seconds=max(self.left(), 0.0) / max(parts, 1))
+        return TimeBudget(seconds=max(self.left(), 0.0) / max(parts, 1), classes=self.classes)
 
 
 @dataclass(kw_only=True)

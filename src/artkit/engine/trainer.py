@@ -455,6 +455,7 @@ def _planner(s: Session, budget: TimeBudget | None, reporter: Reporter) -> Epoch
         budget = TimeBudget(seconds=parse_duration(s.cfg.time))
     if budget is None:
         return None
+    budget.classes = len(s.data.classes)
     val_ratio = s.loaders.val_size / max(s.loaders.train_size, 1)
     planner = EpochPlanner(budget=budget, steps_per_epoch=len(s.loaders.train), val_per_train_image=val_ratio)
     if s.rows:  # resumed: results.csv has the train seconds of each epoch; validation adds about a third per image
