@@ -84,7 +84,9 @@ def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     start = time.perf_counter()
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="12s", folds=2, **TINY_CFG))
-    assert time.perf_counter() - start <= 12 * 1.15
+    # a budget per fold would take twice as long. The margin is wide because these epochs are too short to plan
+    # around a stall: with two busy processes beside it on 2 cores, one 0.06-second epoch took 3.8 s (CI: 14.6 s)
+    assert time.perf_counter() - start <= 12 * 1.4
     assert all(f.epochs_run >= 1 for f in result.folds) and (result.run_dir / "oof.csv").is_file()
 
 
