@@ -73,6 +73,41 @@ def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(t
     assert rows["lr"].iloc[-2] > 1e-5
 
 
+@pytest.mark.parametrize(("batch_size", "grad_accum"), [(8, 1), (32, 1), (4, 2)])
+def test_a_cut_within_the_last_epoch_leaves_the_schedule_at_its_end(
+    tmp_path: Path, monkeypatch, batch_size: int, grad_accum: int
+):
+    # deterministic form of a CI failure: out of time at the probe step (an epoch's last, with 1-2 steps), and
+    # the rebuilt schedule was set to the update count of the epoch's start, one epoch short of its end
+    def cut_in_the_third_epoch(self: EpochPlanner, step: int, seconds: float) -> bool:
+        self.ended_early = len(self.epoch_seconds) == 2
+        return self.ended_early
+
+    monkeypatch.setattr(EpochPlanner, "from_steps", lambda self, done, steps, seconds: 6)
+    monkeypatch.setattr(EpochPlanner, "total", lambda self, done, seconds: 6)
+    monkeypatch.setattr(EpochPlanner, "out_of_time", cut_in_the_third_epoch)
+    cfg = {**TINY_CFG, "batch_size": batch_size, "grad_accum": grad_accum}
+    result = train(TrainConfig(data=str(make_dacon(tmp_path / "data")), out=str(tmp_path), time="1h", **cfg))
+    rows = pd.read_csv(result.run_dir / "results.csv")
+    assert result.epochs_run == len(rows) == 3
+    assert rows["lr"].iloc[-1] == pytest.approx(TrainConfig().min_lr) and rows["lr"].iloc[-2] > 2 * rows["lr"].iloc[-1]
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "planned", "total"),
+    [
+        (50, 8, 10),  # epochs remain: the plan follows the time left (47 s and 5 s of slack: 5 more of 10 s)
+        (50, 5, 5),  # the schedule has ended: not lengthened, however much time is left
+        (95, 8, 6),  # 2 s left and 5 s of slack: half of the planned next epoch fits, so it is kept
+        (99, 8, 5),  # not even half of it fits: the run ends now
+    ],
+)
+def test_the_plan_after_an_epoch_ends_with_its_schedule(elapsed: float, planned: int, total: int):
+    budget = TimeBudget(seconds=100, started=time.perf_counter() - elapsed)  # 3 s of it reserved for the end
+    planner = EpochPlanner(budget=budget, steps_per_epoch=10, val_per_train_image=0.2)
+    assert planner.after_epoch(5, seconds=10, planned=planned) == total
+
+
 @pytest.mark.parametrize(("steps_per_epoch", "probe"), [(1, 1), (2, 2), (10, 3), (100, 10)])
 def test_epochs_of_fewer_than_three_steps_are_still_planned_within_the_epoch(steps_per_epoch: int, probe: int):
     # with a probe longer than the epoch, the run could end one epoch before the schedule did (a CI failure)

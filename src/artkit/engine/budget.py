@@ -61,13 +61,20 @@ class EpochPlanner:
         more = int((self.budget.left() - rest_of_this_epoch) // max(epoch, 1e-6))
         return done_epochs + 1 + max(more, 0)
 
-    def after_epoch(self, done_epochs: int, seconds: float) -> int:
-        """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size); the median
-        of the last three epochs keeps one slow epoch from cutting the run short."""
+    def after_epoch(self, done_epochs: int, seconds: float, planned: int) -> int:
+        """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size), of the
+        ``planned`` ones; the median of the last three epochs keeps one slow epoch from cutting the run short.
+        A schedule that has ended is not lengthened (that would restart it near its lowest lr), and one planned
+        epoch more is kept while half of it fits: the check within the epoch found it fitting, and ending now
+        would leave the schedule short of its end (both were CI failures, on epochs of 0.1 s)."""
         self.epoch_seconds.append(seconds)
-        if self.ended_early:
+        if self.ended_early or done_epochs >= planned:
             return done_epochs
-        return self.total(done_epochs, statistics.median(self.epoch_seconds[-3:]))
+        epoch = statistics.median(self.epoch_seconds[-3:])
+        total = self.total(done_epochs, epoch)
+        if total == done_epochs and self.budget.left() + self.budget.seconds * OVERRUN_SLACK >= epoch / 2:
+            return done_epochs + 1
+        return total
 
     def out_of_time(self, step: int, seconds: float) -> bool:
         """True when not even one more epoch fits after the current one, whose first ``step`` steps took

@@ -77,7 +77,7 @@ def train_one_epoch(
         images, targets = rt.images(images), targets.to(rt.device, non_blocking=True)
         if parts.mixup is not None:
             images, targets = parts.mixup(images, targets)
-        updating = (step + 1) % parts.grad_accum == 0 or step + 1 == steps
+        updating = updates_through(step + 1, steps, parts.grad_accum) > updates_through(step, steps, parts.grad_accum)
         with rt.autocast():
             logits = parts.forward(images, sync=updating)
         loss = parts.criterion(logits.float(), targets)
@@ -104,6 +104,12 @@ def train_one_epoch(
     return EpochStats(
         loss=total_loss / max(seen, 1), seconds=seconds, images_per_s=seen / max(seconds, 1e-9), num_updates=num_updates
     )
+
+
+def updates_through(step: int, steps: int, grad_accum: int) -> int:
+    """Optimiser updates in the first ``step`` of an epoch's ``steps`` batches: one every ``grad_accum``
+    batches, and one more at the end of the epoch for what is left."""
+    return -(-step // grad_accum) if step >= steps else step // grad_accum
 
 
 def _update(parts: TrainParts, num_updates: int) -> int:

@@ -23,7 +23,7 @@ from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
 from artkit.engine.config import MONITORS, TrainConfig, check_train_config, parse_duration
 from artkit.engine.device import Runtime, oom_error
 from artkit.engine.distributed import SINGLE, Dist, broadcast, from_env, gather_rows, shard_indices
-from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch
+from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch, updates_through
 from artkit.engine.optim import build_optimizer, build_scheduler, ema_decay, layer_decay_note, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
 from artkit.engine.rundata import (
@@ -333,15 +333,16 @@ def _ema_note(cfg: TrainConfig, parts: TrainParts) -> str | None:
     return f"decay {parts.ema.decay:.4f}, fitted to {cfg.epochs} epochs"
 
 
-def set_epochs(s: Session, epochs: int, reporter: Reporter) -> None:
-    """Change the run's length (a time budget's plan): the schedule is rebuilt to end with the new last epoch."""
+def set_epochs(s: Session, epochs: int, reporter: Reporter, num_updates: int | None = None) -> None:
+    """Change the run's length (a time budget's plan): the schedule is rebuilt to end with the new last epoch,
+    and set to ``num_updates`` (mid-epoch, the live count; ``s.state``'s is the count when the epoch began)."""
     if epochs == s.cfg.epochs:
         return
     s.cfg = replace(s.cfg, epochs=epochs)
     updates_per_epoch = -(-len(s.loaders.train) // s.cfg.grad_accum)
     s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
     if s.parts.scheduler is not None:
-        s.parts.scheduler.step_update(s.state.num_updates)
+        s.parts.scheduler.step_update(s.state.num_updates if num_updates is None else num_updates)
     if s.parts.ema is not None:
         s.parts.ema.decay = ema_decay(s.cfg, updates_per_epoch * epochs)
     reporter.planned(epochs)
@@ -365,10 +366,12 @@ def _probe(s: Session, epoch: int, reporter: Reporter):
         seconds = time.perf_counter() - started
         if step < planner.probe_steps():  # too few steps to judge the speed by
             return
+        # a cut at an epoch's last step must still leave the schedule at its end (a CI failure: lr one update short)
+        updates = s.state.num_updates + updates_through(step, len(s.loaders.train), s.cfg.grad_accum)
         if first and step == planner.probe_steps():
-            set_epochs(s, broadcast(planner.from_steps(epoch, step, seconds), s.dist), reporter)
+            set_epochs(s, broadcast(planner.from_steps(epoch, step, seconds), s.dist), reporter, updates)
         elif s.cfg.epochs > epoch + 1 and broadcast(planner.out_of_time(step, seconds), s.dist):
-            set_epochs(s, epoch + 1, reporter)
+            set_epochs(s, epoch + 1, reporter, updates)
 
     return on_step
 
@@ -483,7 +486,7 @@ def fit(
         epoch += 1
         if s.planner is not None:
             seconds = (time.perf_counter() - started) * _size_growth(s, epoch)
-            set_epochs(s, broadcast(max(epoch, s.planner.after_epoch(epoch, seconds)), s.dist), reporter)
+            set_epochs(s, broadcast(max(epoch, s.planner.after_epoch(epoch, seconds, s.cfg.epochs)), s.dist), reporter)
         if s.data.has_val and s.stopper.should_stop:
             stopped_early = True
             reporter.message(f"early stop: {cfg.monitor} has not improved for {cfg.patience} epochs")
