@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from artkit.engine.device import Runtime
-from artkit.engine.loop import NonFiniteLoss, TrainParts, predict_logits, train_one_epoch, updates_through
+from artkit.engine.loop import (
+    NonFiniteLoss,
+    TrainParts,
+    epoch_updates,
+    predict_logits,
+    train_one_epoch,
+    updates_through,
+)
 from artkit.engine.stopping import EarlyStopping
 from artkit.models.losses import create_loss
 
@@ -47,6 +54,7 @@ def test_one_update_per_grad_accum_steps_and_the_loss_falls():
     stats = train_one_epoch(_parts(model, grad_accum=3), data, CPU, num_updates=10)
     assert stats.num_updates == 10 + 3  # 8 batches: updates after 3, 6 and the last
     assert [updates_through(step, 8, 3) for step in range(1, 9)] == [0, 0, 1, 1, 1, 2, 2, 3]  # a time budget's count
+    assert epoch_updates(8, 3) == 3 and epoch_updates(9, 3) == 3 and epoch_updates(8, 1) == 8
     losses = [train_one_epoch(_parts(model), data, CPU, 0).loss for _ in range(5)]
     assert losses[-1] < stats.loss and losses == sorted(losses, reverse=True)
 

@@ -112,6 +112,11 @@ def updates_through(step: int, steps: int, grad_accum: int) -> int:
     return -(-step // grad_accum) if step >= steps else step // grad_accum
 
 
+def epoch_updates(steps: int, grad_accum: int) -> int:
+    """Optimiser updates in a whole epoch of ``steps`` batches."""
+    return updates_through(steps, steps, grad_accum)
+
+
 def _update(parts: TrainParts, num_updates: int) -> int:
     """One optimiser update from the accumulated gradients; returns the new update count."""
     scaler, optimizer = parts.scaler, parts.optimizer

@@ -23,7 +23,7 @@ from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
 from artkit.engine.config import MONITORS, TrainConfig, check_train_config, parse_duration
 from artkit.engine.device import Runtime, oom_error
 from artkit.engine.distributed import SINGLE, Dist, broadcast, from_env, gather_rows, shard_indices
-from artkit.engine.loop import TrainParts, predict_logits, train_one_epoch, updates_through
+from artkit.engine.loop import TrainParts, epoch_updates, predict_logits, train_one_epoch, updates_through
 from artkit.engine.optim import build_optimizer, build_scheduler, ema_decay, layer_decay_note, peak_lr
 from artkit.engine.resume import ResumeState, rng_state, set_rng_state
 from artkit.engine.rundata import (
@@ -146,7 +146,7 @@ def build_parts(
             num_classes=len(data.classes),
         )
     optimizer = build_optimizer(cfg, model)
-    updates_per_epoch = -(-steps_per_epoch // cfg.grad_accum)
+    updates_per_epoch = epoch_updates(steps_per_epoch, cfg.grad_accum)
     ema = None
     if cfg.ema:
         from timm.utils import ModelEmaV3
@@ -339,7 +339,7 @@ def set_epochs(s: Session, epochs: int, reporter: Reporter, num_updates: int | N
     if epochs == s.cfg.epochs:
         return
     s.cfg = replace(s.cfg, epochs=epochs)
-    updates_per_epoch = -(-len(s.loaders.train) // s.cfg.grad_accum)
+    updates_per_epoch = epoch_updates(len(s.loaders.train), s.cfg.grad_accum)
     s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
     if s.parts.scheduler is not None:
         s.parts.scheduler.step_update(s.state.num_updates if num_updates is None else num_updates)
