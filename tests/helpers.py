@@ -248,8 +248,8 @@ def random_checkpoint(
 ) -> Path:
     """An artkit checkpoint of a randomly initialised timm model, written to ``path``."""
     from artkit.engine.checkpoint import ModelMeta, make_checkpoint
-    from artkit.io import save_torch
     from artkit.models.factory import create_model
+    from artkit.writer import save_torch
 
     classes = classes or ["a", "b", "c"]
     net = create_model(model, len(classes))

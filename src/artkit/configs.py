@@ -41,6 +41,8 @@ class Spec:
     argument: bool = False  # a positional argument on the command line
     cli: bool = True  # False: settable in config files only
     resumable: bool = False  # may change when a run is resumed
+    reads: bool = False  # a path (file or folder) the command reads
+    writes: str | None = None  # a file the command writes: its kind (artkit.writer.OUTPUT_KINDS)
 
     def names(self) -> list[str]:
         choices = self.choices() if callable(self.choices) else self.choices
@@ -250,6 +252,36 @@ def check_config(cfg: Any, source: str = "command line") -> None:
         check_value(info, getattr(cfg, info.name), source)
 
 
+def input_paths(cfg: Any) -> list[str]:
+    """Every file ``cfg`` names for reading; a data folder stands for the tables read from it by default."""
+    from pathlib import Path
+
+    from artkit.writer import DATA_FOLDER_INPUTS
+
+    paths: list[str] = []
+    for info in options(type(cfg)):
+        value = getattr(cfg, info.name)
+        if not info.spec.reads or not value:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            paths.append(str(item))
+            if Path(item).is_dir():
+                paths += [str(Path(item) / name) for name in DATA_FOLDER_INPUTS]
+    return paths
+
+
+def check_outputs(cfg: Any) -> None:
+    """Before any work: no output file of ``cfg`` may be one of its inputs or a file that artkit did not write
+    as that kind of output (see :func:`artkit.writer.refuse_clobber`)."""
+    from artkit.writer import refuse_clobber
+
+    inputs = input_paths(cfg)
+    for info in options(type(cfg)):
+        value = getattr(cfg, info.name)
+        if info.spec.writes and value:
+            refuse_clobber(value, info.spec.writes, inputs)
+
+
 # ---------------------------------------------------------------- mappings (YAML files)
 
 
@@ -309,13 +341,13 @@ def merge(
 
 def save_config(cfg: Any, path: Any, header: str | None = None) -> None:
     """``cfg`` as YAML with each option's help as a comment (what a run's config.yaml holds)."""
-    from artkit.io import write_yaml
+    from artkit.writer import write_yaml
 
     write_yaml(path, to_dict(cfg), help_comments(type(cfg)), header)
 
 
 def load_config(cls: type, path: Any) -> Any:
     """A config saved by :func:`save_config` (or written by hand)."""
-    from artkit.io import load_yaml
+    from artkit.reader import load_yaml
 
     return config_from_mapping(cls, load_yaml(path), str(path))

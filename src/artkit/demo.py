@@ -38,7 +38,7 @@ MARKER = ".artkit-demo"  # marks a folder artkit demo made, so a later demo may 
 def claim_demo_folder(out: Path) -> Path:
     """``out`` for the demo: new, empty, or an earlier demo's; never a folder of the user's files."""
     from artkit.errors import ArtkitError
-    from artkit.io import ensure_dir, write_text
+    from artkit.writer import ensure_dir, write_text
 
     if out.exists() and not out.is_dir():
         raise ArtkitError(f"--out {out} is a file", "choose a folder for the demo, e.g. --out demo")
@@ -56,11 +56,11 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
     from artkit.data.synthetic import make_demo_dataset
     from artkit.engine.config import TrainConfig
     from artkit.engine.train import train
-    from artkit.io import read_csv_text
     from artkit.metrics import summary_metrics
     from artkit.predict.config import EvalConfig, PredictConfig
     from artkit.predict.evaluate import run_eval
     from artkit.predict.predict import run_predict
+    from artkit.reader import read_csv_text
 
     out = claim_demo_folder(Path(cfg.out))
     data_dir = make_demo_dataset(out / "data", seed=cfg.seed)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artkit.io import save_figure
+from artkit.writer import save_figure
 
 
 def pyplot():

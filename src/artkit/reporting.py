@@ -18,6 +18,10 @@ class Reporter:
 
     def message(self, text: str) -> None: ...
 
+    def warning(self, text: str) -> None:
+        """Something the user must not miss (a run that learns nothing); a plain message unless overridden."""
+        self.message(f"warning: {text}")
+
     def progress(self, task: str, done: int, total: int) -> None: ...
 
     def planned(self, epochs: int) -> None:

@@ -5,8 +5,8 @@ import torch
 
 from artkit.engine.checkpoint import ModelMeta, load_checkpoint, make_checkpoint, model_from_checkpoint
 from artkit.errors import ArtkitError
-from artkit.io import save_torch
 from artkit.models.factory import create_model
+from artkit.writer import save_torch
 
 
 def _ckpt(model):

@@ -11,7 +11,7 @@ import pytest
 from artkit.engine.kfold import write_oof
 from artkit.engine.runs import check_run_name, new_run_dir, read_results, run_finished, write_results, write_summary
 from artkit.errors import ArtkitError
-from artkit.io import save_npz
+from artkit.writer import save_npz
 
 
 def test_run_folders_are_numbered_never_reused(tmp_path: Path):

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from artkit.io import save_npz
+from artkit.writer import save_npz
 
 from helpers import TINY, artkit, make_dacon, random_checkpoint, sha256_tree
 
@@ -83,10 +83,13 @@ def test_1_non_finite_logits_are_refused_by_predict_eval_and_ensemble(trained, t
     def zero_std(ckpt):
         ckpt["std"] = [0.0, 0.0, 0.0]
 
-    for name, edit in (("nan.pt", nan_weights), ("std0.pt", zero_std)):
+    for name, edit, why in (
+        ("nan.pt", nan_weights, "gives non-finite (NaN or inf) logits"),
+        ("std0.pt", zero_std, "has an invalid normalisation"),  # refused by the schema before any logits
+    ):
         bad = edited_checkpoint(run, tmp_path / name, edit)
-        refused("predict", bad, data, "-o", tmp_path / "s.csv", message=f"{bad} gives non-finite (NaN or inf) logits")
-        refused("eval", bad, "--data", data, "--out", tmp_path / "ev", message="non-finite")
+        refused("predict", bad, data, "-o", tmp_path / "s.csv", message=f"{bad} {why}")
+        refused("eval", bad, "--data", data, "--out", tmp_path / "ev", message=why)
         refused("ensemble", run / "best.pt", bad, "--data", data, "-o", tmp_path / "e.csv", message=str(bad))
         assert not (tmp_path / "s.csv").exists() and not (tmp_path / "e.csv").exists()
     logits = tmp_path / "nan.npz"
@@ -327,14 +330,14 @@ def test_11_broken_checkpoints_and_logits_are_one_message(trained, tmp_path: Pat
         (tmp_path / "empty.pt", "is empty (0 bytes), not a checkpoint"),
         (tmp_path / "random.pt", "is not a PyTorch checkpoint or is truncated"),
         (tmp_path / "table.pt", "is not a PyTorch checkpoint or is truncated"),
-        (edited_checkpoint(run, tmp_path / "noclasses.pt", lambda c: c.pop("classes")), "lacks a valid 'classes'"),
+        (edited_checkpoint(run, tmp_path / "noclasses.pt", lambda c: c.pop("classes")), "has an invalid class list"),
         (
             edited_checkpoint(run, tmp_path / "more.pt", lambda c: c["classes"].append("Extra")),
             "do not fit a test_efficientnet with 4 classes",
         ),
         (
             edited_checkpoint(run, tmp_path / "size0.pt", lambda c: c.update(img_size=0)),
-            "invalid image size or normalisation",
+            "has an invalid 'img_size' (0; a whole number of pixels from 8 to 4096)",
         ),
     ]
     for path, message in cases:
@@ -452,7 +455,7 @@ def test_13_a_full_disk_keeps_last_pt_and_says_how_to_resume(tmp_path: Path, mon
             raise OSError(errno.ENOSPC, "No space left on device")
         real(obj, path)
 
-    from artkit.io import _write_error
+    from artkit.writer import _write_error
 
     def raising(obj, path):
         try:

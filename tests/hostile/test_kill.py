@@ -26,7 +26,7 @@ import artkit.engine.checkpoint as checkpoint
 import artkit.engine.loop as loop
 import artkit.engine.runs as runs
 import artkit.engine.trainer as trainer
-from artkit.io import atomic_write
+from artkit.writer import atomic_write
 
 moment = {moment!r}
 

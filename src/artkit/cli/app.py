@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+
+from artkit.cli.console import console, err_console, show, styled
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # artkit touches the network only for weights asked for
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+__all__ = ["app", "console", "err_console", "fail", "run_core", "show", "styled"]
 
 app = typer.Typer(
     name="artkit",
@@ -69,7 +69,7 @@ def run_core(
         fail((user_message(exc) or str(exc)) + (f"\n  {extra}" if extra else ""))
     except KeyboardInterrupt:
         note = interrupted() if interrupted is not None else "finished work is kept on disk"
-        err_console.print(f"[yellow]interrupted[/]: {note}", soft_wrap=True)
+        show("[yellow]interrupted[/]: {}", note, err=True, soft_wrap=True)
         raise typer.Exit(130) from None
     except RuntimeError as exc:  # DataLoader workers wrap our errors in RuntimeError text
         text = str(exc)
@@ -81,10 +81,8 @@ def run_core(
 
 def fail(message: str, hint: str | None = None) -> None:
     """Stop the command with a usage-style error: one message, exit code 2."""
-    from rich.markup import escape
-
     text = message + (f"\n  hint: {hint}" if hint else "")
-    err_console.print(f"[bold red]error:[/] {escape(text)}", markup=True, soft_wrap=True)  # [x] in text is text
+    show("[bold red]error:[/] {}", text, err=True, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -106,7 +104,7 @@ def scan_progress(what: str = "scanning images") -> Iterator[Callable[[int, int]
     )
 
     bar = Progress(
-        TextColumn(f"  {what}"),
+        TextColumn("  {task.description}", markup=False),  # what is text, not markup (nor a format string)
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

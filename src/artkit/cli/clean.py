@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core, scan_progress
+from artkit.cli.app import app, console, run_core, scan_progress, show
 from artkit.cli.options import config_command
 from artkit.qa.config import CleanConfig
 
@@ -38,18 +38,22 @@ def clean_command(cfg: CleanConfig, explicit: set[str]) -> None:
     if r.counts:
         console.print(table)
     else:
-        console.print("[green]no issues found[/]")
+        show("[green]no issues found[/]")
     policy = ", ".join(r.drop) if r.drop else "none"
-    console.print(
-        f"\n[bold]{r.rows_in:,}[/] training rows → [bold]{r.rows_out:,}[/] kept "
-        f"({r.rows_in - r.rows_out:,} dropped; --drop {policy})"
-        + (f", {r.relabelled:,} relabelled by --fix" if r.relabelled else "")
+    show(
+        "\n[bold]{}[/] training rows → [bold]{}[/] kept ({} dropped; --drop {}){}",
+        f"{r.rows_in:,}",
+        f"{r.rows_out:,}",
+        f"{r.rows_in - r.rows_out:,}",
+        policy,
+        f", {r.relabelled:,} relabelled by --fix" if r.relabelled else "",
     )
     for note in r.notes:
-        console.print(f"[dim]note: {note}[/]", soft_wrap=True)
-    console.print(
-        f"\n[bold green]cleaned CSV[/]: {r.train_clean_csv}   "
-        f"(train on it: artkit train --train-csv {r.train_clean_csv})"
+        show("[dim]note: {}[/]", note, soft_wrap=True)
+    show(
+        "\n[bold green]cleaned CSV[/]: {}   (train on it: artkit train --train-csv {})",
+        r.train_clean_csv,
+        r.train_clean_csv,
     )
     console.print(f"  issues:      {r.issues_csv}")
     if r.label_issues_csv:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.demo import DemoConfig
 
@@ -15,15 +15,15 @@ def demo_command(cfg: DemoConfig, explicit: set[str]) -> None:
 
     with RichReporter() as reporter:
         r = run_core(run_demo, cfg, reporter)
-    console.print(
-        f"\n[bold green]demo finished[/]: validation macro-F1 {r.val_macro_f1:.3f}, "
-        f"test macro-F1 {r.test_macro_f1:.3f} (test images are quarter crops at half resolution)"
+    show(
+        "\n[bold green]demo finished[/]: validation macro-F1 {}, test macro-F1 {} "
+        "(test images are quarter crops at half resolution)",
+        f"{r.val_macro_f1:.3f}",
+        f"{r.test_macro_f1:.3f}",
     )
     console.print(f"  data:        {r.data_dir}  (train.csv, test.csv, sample_submission.csv)")
     console.print(f"  run:         {r.run_dir}  (config.yaml, results.csv, best.pt, last.pt, curves.png)")
     console.print(f"  evaluation:  {r.eval_dir}  (metrics.json, confusion matrices)")
     console.print(f"  submission:  {r.submission}")
     console.print(f"  logits:      {r.logits}")
-    console.print(
-        "next: point the same commands at your data, e.g. [bold]artkit train --data data/ --model efficientnet_b0[/]"
-    )
+    show("next: point the same commands at your data, e.g. [bold]artkit train --data data/ --model efficientnet_b0[/]")

@@ -36,6 +36,7 @@ def options_doc() -> str:
 
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
-    Path(sys.argv[1]).write_text(options_doc(), encoding="utf-8")
+    from artkit.writer import write_text
+
+    write_text(sys.argv[1], options_doc())

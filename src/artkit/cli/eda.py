@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core, scan_progress
+from artkit.cli.app import app, console, run_core, scan_progress, show
 from artkit.cli.options import config_command
 from artkit.qa.config import EdaConfig
 
@@ -18,17 +18,17 @@ def eda_command(cfg: EdaConfig, explicit: set[str]) -> None:
     _print_summary(r.data)
     _print_problems(r)
     for note in r.notes:
-        console.print(f"[dim]note: {note}[/]")
-    console.print(f"\n[bold green]report[/]: {r.report_html}")
+        show("[dim]note: {}[/]", note)
+    show("\n[bold green]report[/]: {}", r.report_html)
     console.print(
         f"  also in {r.out}: eda.json, class_counts.png, hist_*.png, contact_sheet.png"
         + (", pairs.png (look-alike pairs)" if "pairs" in r.figures else "")
     )
     rec = r.data["recommended"]
     chosen = ", ".join(f"{k} {v}" for k, v in rec["options"].items() if k in rec["reasons"] and k != "data")
-    console.print(f"[bold]recommended[/]: {chosen} → artkit train --config {r.out / rec['file']}")
+    show("[bold]recommended[/]: {} → artkit train --config {}", chosen, r.out / rec["file"])
     for note in rec["notes"]:
-        console.print(f"  [yellow]before training:[/] {note}", soft_wrap=True)
+        show("  [yellow]before training:[/] {}", note, soft_wrap=True)
 
 
 def _print_summary(d: dict) -> None:
@@ -66,9 +66,11 @@ def _print_summary(d: dict) -> None:
     )
     console.print(summary)
     if cl["below_min"]:
-        console.print(
-            f"[yellow]{len(cl['below_min'])} class(es) below --min-count {cl['min_count']}:[/] "
-            + ", ".join(f"{k} ({v})" for k, v in cl["below_min"].items()),
+        show(
+            "[yellow]{} class(es) below --min-count {}:[/] {}",
+            len(cl["below_min"]),
+            cl["min_count"],
+            ", ".join(f"{k} ({v})" for k, v in cl["below_min"].items()),
             soft_wrap=True,
         )
 
@@ -107,7 +109,7 @@ def _print_problems(r) -> None:
 
     rows = _problem_rows(r)
     if not rows:
-        console.print("[green]no missing or unreadable files, empty labels, duplicate ids or duplicates found[/]")
+        show("[green]no missing or unreadable files, empty labels, duplicate ids or duplicates found[/]")
         return
     problems = Table(title="problems", show_edge=False, title_justify="left")
     problems.add_column("what")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from artkit.cli.app import app, console, order_note, run_core
+from artkit.cli.app import app, console, order_note, run_core, show
 from artkit.cli.options import config_command
 from artkit.predict.config import EnsembleConfig
 
@@ -42,20 +42,24 @@ def ensemble_command(cfg: EnsembleConfig, explicit: set[str]) -> None:
     console.print(table)
     if r.fit_report:
         f = r.fit_report
-        console.print(
-            f"fitted weights {f['fitted_weights']}: OOF macro-F1 {f['oof_macro_f1_fitted']:.4f} vs equal "
-            f"{f['oof_macro_f1_equal']:.4f}; on held-out halves {f['heldout_macro_f1_fitted']:.4f} vs "
-            f"{f['heldout_macro_f1_equal']:.4f} → using [bold]{f['used']}[/] weights"
+        show(
+            "fitted weights {}: OOF macro-F1 {} vs equal {}; on held-out halves {} vs {} → using [bold]{}[/] weights",
+            f["fitted_weights"],
+            f"{f['oof_macro_f1_fitted']:.4f}",
+            f"{f['oof_macro_f1_equal']:.4f}",
+            f"{f['heldout_macro_f1_fitted']:.4f}",
+            f"{f['heldout_macro_f1_equal']:.4f}",
+            f["used"],
         )
     if r.ensemble_macro_f1 is not None:
-        console.print(f"[bold]ensemble macro-F1 {r.ensemble_macro_f1:.4f}[/] on {r.label_source}")
+        show("[bold]ensemble macro-F1 {}[/] on {}", f"{r.ensemble_macro_f1:.4f}", r.label_source)
     if r.ensemble_oof_macro_f1 is not None:
-        console.print(
-            f"[bold]ensemble OOF macro-F1 {r.ensemble_oof_macro_f1:.4f}[/] (members' out-of-fold predictions)"
-        )
-    console.print(f"[bold green]wrote[/] {r.submission} ({r.rows} rows, {order_note(cfg.csv)})\n  logits: {r.logits}")
+        show("[bold]ensemble OOF macro-F1 {}[/] (members' out-of-fold predictions)", f"{r.ensemble_oof_macro_f1:.4f}")
+    show("[bold green]wrote[/] {} ({} rows, {})\n  logits: {}", r.submission, r.rows, order_note(cfg.csv), r.logits)
     if names != [m["path"] for m in r.members]:
         console.print(f"  members: under {common_parent([m['path'] for m in r.members])}")
+    if r.warning:
+        show("[bold red]warning:[/] {}", r.warning, soft_wrap=True)
 
 
 def short_names(paths: list[str]) -> list[str]:

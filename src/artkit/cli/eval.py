@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.predict.config import EvalConfig
 
@@ -38,7 +38,10 @@ def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
             pairs.add_row(p["true"], p["predicted"], str(p["count"]))
         console.print(pairs)
     m = r.metrics
-    console.print(
-        f"[bold]accuracy {m['acc']:.4f}   macro-F1 {m['macro_f1']:.4f}   weighted-F1 {m['weighted_f1']:.4f}[/]"
+    show(
+        "[bold]accuracy {}   macro-F1 {}   weighted-F1 {}[/]",
+        f"{m['acc']:.4f}",
+        f"{m['macro_f1']:.4f}",
+        f"{m['weighted_f1']:.4f}",
     )
     console.print("  " + "\n  ".join(str(f) for f in r.files))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.predict.config import ExplainConfig
 
@@ -23,7 +23,7 @@ def explain_command(cfg: ExplainConfig, explicit: set[str]) -> None:
         r = run_core(run_explain, cfg, reporter)
     for item in r.items[:10]:
         top = ", ".join(f"{c} {p:.0%}" for c, p in item.top)
-        console.print(f"  {item.path}: {top}", soft_wrap=True, markup=False)
+        console.print(f"  {item.path}: {top}", soft_wrap=True)
     if len(r.items) > 10:
         console.print(f"  ... and {len(r.items) - 10} more")
-    console.print(f"[bold green]gallery[/]: {r.gallery}  ({len(r.items)} images, Grad-CAM on layer {r.layer})")
+    show("[bold green]gallery[/]: {}  ({} images, Grad-CAM on layer {})", r.gallery, len(r.items), r.layer)

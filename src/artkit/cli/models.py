@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from artkit.cli.app import app, console
+from artkit.cli.app import app, console, show
 
 
 @app.command("models", epilog="Examples: artkit models effnet · artkit models 'convnext_*' --pretrained")
@@ -28,4 +28,4 @@ def models_command(
         "substring": f" containing '{pattern}'",
         "all": "",
     }[found.how]
-    console.print(f"[dim]{len(found.names)} model(s){how}[/]")
+    show("[dim]{} model(s){}[/]", len(found.names), how)

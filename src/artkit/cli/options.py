@@ -15,7 +15,7 @@ from typing import Any, List, Optional  # noqa: UP035 - Typer reads these annota
 import typer
 
 from artkit.cli.app import run_core
-from artkit.configs import OptionInfo, coerce, merge, options, range_text
+from artkit.configs import OptionInfo, check_outputs, coerce, merge, options, range_text
 
 CONFIG_FILE = "config"
 _ARG_SUFFIX = "_arg"
@@ -122,11 +122,12 @@ def config_command(
             )
 
         def command(ctx: typer.Context, **kwargs: Any) -> None:
-            from artkit.io import load_yaml
+            from artkit.reader import load_yaml
 
             values, explicit = _values(infos, ctx, kwargs)
             file_values = run_core(load_yaml, kwargs[CONFIG_FILE]) if kwargs.get(CONFIG_FILE) else None
             cfg = run_core(merge, cls, values, explicit, file_values, kwargs.get(CONFIG_FILE) or "config")
+            run_core(check_outputs, cfg)  # every command: no output replaces an input or a file of the user's
             fn(cfg, explicit | {k.replace("-", "_") for k in (file_values or {})})
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

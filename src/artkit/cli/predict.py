@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, order_note, run_core
+from artkit.cli.app import app, console, order_note, run_core, show
 from artkit.cli.options import config_command
 from artkit.predict.config import PredictConfig
 
@@ -21,6 +21,8 @@ def predict_command(cfg: PredictConfig, explicit: set[str]) -> None:
     with RichReporter() as reporter:
         result = run_core(run_predict, cfg, reporter)
     top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
-    console.print(f"[bold green]wrote[/] {result.submission} ({result.rows} rows, {order_note(cfg.csv)})")
+    show("[bold green]wrote[/] {} ({} rows, {})", result.submission, result.rows, order_note(cfg.csv))
     console.print(f"  checkpoint: {result.checkpoint}, tta: {result.tta}")
     console.print(f"  logits: {result.logits}\n  most predicted: {top}")
+    if result.warning:
+        show("[bold red]warning:[/] {}", result.warning, soft_wrap=True)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from artkit.cli.app import console
+from artkit.cli.app import console, styled
 from artkit.reporting import Reporter
 
 _HEADER = (
@@ -34,7 +33,7 @@ class RichReporter(Reporter):
         self.epochs = info["epochs"]
         self.run_dir = info["run_dir"]
         resumed = f", resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
-        console.print(f"[bold]run[/] {info['run_dir']}{resumed}")
+        console.print(styled("[bold]run[/] {}{}", info["run_dir"], resumed))
         console.print(
             f"  model {info['model']} ({info['init']}), "
             f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
@@ -52,13 +51,13 @@ class RichReporter(Reporter):
         if info.get("time"):
             console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
         if info["skipped_bad"]:
-            console.print(f"  [yellow]skipping {info['skipped_bad']} unreadable image(s)[/]")
+            console.print(styled("  [yellow]skipping {} unreadable image(s)[/]", info["skipped_bad"]))
         self.header_shown = False
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs
         if not self.header_shown:
-            console.print(f"[bold]{_HEADER}[/]")
+            console.print(styled("[bold]{}[/]", _HEADER))
             self.header_shown = True
         if console.is_terminal:
             self.bar = Progress(
@@ -85,10 +84,13 @@ class RichReporter(Reporter):
             f"{_fmt(row['val_loss'], '9.4f')} {_fmt(row['val_acc'], '8.4f')} {_fmt(row['val_macro_f1'], '7.4f')} "
             f"{row['seconds']:6.1f} {row['images_per_s']:7.1f}"
         )
-        console.print(line + ("  [green]★ best[/]" if improved else ""))
+        console.print(styled("{}  [green]★ best[/]", line) if improved else line)
 
     def message(self, text: str) -> None:
-        console.print(f"  {escape(text)}")  # Rich prints above live bars; [x] in core text is text, not a style
+        console.print(f"  {text}")  # Rich prints above live bars; the console reads no markup, so [x] is text
+
+    def warning(self, text: str) -> None:
+        console.print(styled("  [bold red]warning:[/] {}", text))
 
     def progress(self, task: str, done: int, total: int) -> None:
         """A transient bar per inference pass (batches done of total); nothing when not on a terminal."""
@@ -96,7 +98,7 @@ class RichReporter(Reporter):
             return
         if self.pass_bar is None:
             self.pass_bar = Progress(
-                TextColumn(f"  {task}"),
+                TextColumn("  {task.description}", markup=False),  # the pass's name is text, not markup
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("batches"),
@@ -119,15 +121,10 @@ class RichReporter(Reporter):
         self.bar = self.pass_bar = None
 
     def resume_hint(self) -> str:
-        """What Ctrl-C during training prints: the command that continues the run."""
-        from pathlib import Path
+        """What Ctrl-C during training prints: one line, what was kept and the command that continues the run."""
+        from artkit.engine.runs import kept_note
 
-        if self.run_dir and (Path(self.run_dir) / "last.pt").exists():
-            resume = Path(self.run_dir)
-            if resume.name.startswith("fold") and (resume.parent / "config.yaml").exists():
-                resume = resume.parent  # a fold of a k-fold run: resume the whole run
-            return f"finished epochs are kept; continue with: artkit train --resume {resume}"
-        return "no epoch had finished, so nothing was kept"
+        return kept_note(self.run_dir)
 
     def planned(self, epochs: int) -> None:
         self.epochs = epochs

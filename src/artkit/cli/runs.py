@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.engine.config import RunsConfig
 
@@ -13,6 +13,7 @@ def runs_command(cfg: RunsConfig, explicit: set[str]) -> None:
     from pathlib import Path
 
     from rich.table import Table
+    from rich.text import Text
 
     from artkit.engine.history import find_runs, sort_runs, write_runs_csv
 
@@ -33,11 +34,14 @@ def runs_command(cfg: RunsConfig, explicit: set[str]) -> None:
     table.add_column("differs", overflow="fold", min_width=16)
     for r in rows:
         score = f"{r.score:.4f}" + (" CV" if r.score_kind.startswith("CV") else "") if r.score is not None else "-"
-        colour = {"finished": "green", "interrupted": "yellow", "failed": "red"}[r.status]
+        colour = {"finished": "green", "running": "cyan", "interrupted": "yellow"}.get(r.status, "bold red")
         table.add_row(
-            r.name, f"[{colour}]{r.status}[/]", score, r.model, r.epochs, f"{r.seconds / 60:.1f} min", r.differs
+            r.name, Text(r.status, style=colour), score, r.model, r.epochs, f"{r.seconds / 60:.1f} min", r.differs
         )
     console.print(table)
+    for r in rows:
+        if r.note:
+            show("  [bold red]damaged[/] {}: {}", r.name, r.note, soft_wrap=True)
     if cfg.csv:
         run_core(write_runs_csv, rows, cfg.csv)
         console.print(f"  written to {cfg.csv}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.engine.config import TrainConfig
 
@@ -20,10 +20,11 @@ def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     from artkit.engine.distributed import from_env
     from artkit.engine.train import train
 
-    if cfg.devices and not from_env().active:
+    dist = run_core(from_env)  # RANK and WORLD_SIZE that are not numbers: one message
+    if cfg.devices and not dist.active:
         _launch(cfg, explicit)
         return
-    if from_env().rank > 0:
+    if dist.rank > 0:
         console.quiet = True  # rank 0 speaks for the job; errors still reach stderr
 
     with RichReporter() as reporter:
@@ -46,16 +47,22 @@ def _launch(cfg: TrainConfig, explicit: set[str]) -> None:
     if fan_out:
         failed = [f for f, code in r.folds.items() if code]
         if failed:
-            console.print(
-                f"[red]fold(s) {', '.join(map(str, failed))} failed[/]: see their logs in {r.run_dir}; "
-                f"continue one with artkit train --resume {r.run_dir}/fold{failed[0]}, then "
-                f"artkit train --resume {r.run_dir} to write oof.csv",
+            show(
+                "[red]fold(s) {} failed[/]: see their logs in {}; continue one with artkit train --resume {}, "
+                "then artkit train --resume {} to write oof.csv",
+                ", ".join(map(str, failed)),
+                r.run_dir,
+                f"{r.run_dir}/fold{failed[0]}",
+                r.run_dir,
                 soft_wrap=True,
             )
         else:
-            console.print(
-                f"[bold]CV macro-F1 {r.cv['cv_macro_f1_mean']:.4f} ± {r.cv['cv_macro_f1_std']:.4f}[/] "
-                f"(out-of-fold {r.cv['oof_macro_f1']:.4f}); oof: {r.run_dir / 'oof.csv'}"
+            show(
+                "[bold]CV macro-F1 {} ± {}[/] (out-of-fold {}); oof: {}",
+                f"{r.cv['cv_macro_f1_mean']:.4f}",
+                f"{r.cv['cv_macro_f1_std']:.4f}",
+                f"{r.cv['oof_macro_f1']:.4f}",
+                r.run_dir / "oof.csv",
             )
     if r.returncode:
         raise typer.Exit(r.returncode if 0 < r.returncode < 128 else 1)
@@ -78,23 +85,33 @@ def _print_summary(result) -> None:
             )
         console.print(table)
         cv = result.cv
-        console.print(
-            f"[bold]CV macro-F1 {cv['cv_macro_f1_mean']:.4f} ± {cv['cv_macro_f1_std']:.4f}[/] "
-            f"(out-of-fold over {cv['rows']} rows: {cv['oof_macro_f1']:.4f})"
+        show(
+            "[bold]CV macro-F1 {} ± {}[/] (out-of-fold over {} rows: {})",
+            f"{cv['cv_macro_f1_mean']:.4f}",
+            f"{cv['cv_macro_f1_std']:.4f}",
+            cv["rows"],
+            f"{cv['oof_macro_f1']:.4f}",
         )
         console.print(f"  oof: {result.run_dir / 'oof.csv'}   cv: {result.run_dir / 'cv.json'}")
+        for i, r in enumerate(result.folds):
+            if r.warning:
+                show("[bold red]warning:[/] fold {}: {}; the model may have learned nothing", i, r.warning)
         return
     m = result.best_metrics
     if m:
-        console.print(
-            f"[bold green]done[/]: best epoch {result.best_epoch}: macro-F1 "
-            f"{m.get('val_macro_f1', float('nan')):.4f}, acc {m.get('val_acc', float('nan')):.4f}"
-            + (" (stopped early)" if result.stopped_early else "")
+        show(
+            "[bold green]done[/]: best epoch {}: macro-F1 {}, acc {}{}",
+            result.best_epoch,
+            f"{m.get('val_macro_f1', float('nan')):.4f}",
+            f"{m.get('val_acc', float('nan')):.4f}",
+            " (stopped early)" if result.stopped_early else "",
         )
     else:
-        console.print(f"[bold green]done[/]: {result.epochs_run} epoch(s), no validation (--full)")
+        show("[bold green]done[/]: {} epoch(s), no validation (--full)", result.epochs_run)
     if result.skipped_bad:
-        console.print(f"  [yellow]{len(result.skipped_bad)} unreadable image(s) skipped[/]")
+        show("  [yellow]{} unreadable image(s) skipped[/]", len(result.skipped_bad))
+    if result.warning:
+        show("[bold red]warning:[/] {}; the model may have learned nothing (see docs/train.md)", result.warning)
     console.print(
         f"  best: {result.best_path}\n  last: {result.last_path}\n  results: {result.run_dir / 'results.csv'}"
     )

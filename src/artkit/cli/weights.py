@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from artkit.cli.app import app, console, run_core
+from artkit.cli.app import app, console, run_core, show
 from artkit.cli.options import config_command
 from artkit.models.config import WeightsSaveConfig, WeightsShowConfig
 
@@ -26,7 +26,7 @@ def save_command(cfg: WeightsSaveConfig, explicit: set[str]) -> None:
     from artkit.models.weights import save_weights
 
     info = run_core(save_weights, cfg)
-    console.print(f"[bold green]wrote[/] {info.path}: {info.model}, {info.tensors} tensors, {info.source}")
+    show("[bold green]wrote[/] {}: {}, {} tensors, {}", info.path, info.model, info.tensors, info.source)
     console.print(f"  use it offline: artkit train DATA --weights {info.path}  (the model comes from the file)")
 
 

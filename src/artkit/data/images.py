@@ -7,7 +7,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from artkit.errors import ImageLoadError
+from artkit.errors import ArtkitError, ImageLoadError
+from artkit.reader import open_input
 
 # Decompression-bomb guard: keep Pillow's default limit (Image.MAX_IMAGE_PIXELS) untouched.
 _BAD_IMAGE_HINT = "fix or replace the file (`artkit clean` lists every unreadable file)"
@@ -50,7 +51,7 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     """
     path = os.fspath(path)
     try:
-        with Image.open(path) as img:
+        with open_input(path, "image") as fh, Image.open(fh) as img:
             scale = min(img.size) / float(min_size) if min_size else 1.0
             if scale >= 2 and img.format == "JPEG":
                 # draft keeps the image at least the requested size; ask for the box that keeps
@@ -62,6 +63,8 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
                 img = img.reduce(int(scale))  # other formats decode in full: shrink before any copy is made
             ImageOps.exif_transpose(img, in_place=True)  # a copy (the default) would double peak memory
             return to_rgb(img)
+    except ArtkitError as exc:  # not a regular file, too large, missing
+        raise ImageLoadError(exc.message, _BAD_IMAGE_HINT, path) from None
     except FileNotFoundError:
         raise ImageLoadError(f"image not found: {path}", _BAD_IMAGE_HINT, path) from None
     except UnidentifiedImageError:
@@ -82,11 +85,14 @@ def check_image_header(path: str | os.PathLike) -> str | None:
     """Cheap readability check without decoding pixels: None if fine, else a reason."""
     path = os.fspath(path)
     try:
-        if os.path.getsize(path) == 0:
-            return "empty file"
-        with Image.open(path) as img:
-            img.size  # noqa: B018 - parsing the header is the check
+        with open_input(path, "image") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return "empty file"
+            with Image.open(fh) as img:
+                img.size  # noqa: B018 - parsing the header is the check
         return None
+    except ArtkitError as exc:
+        return "missing" if "not found" in exc.message else exc.message
     except FileNotFoundError:
         return "missing"
     except UnidentifiedImageError:

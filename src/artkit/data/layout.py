@@ -16,7 +16,7 @@ import pandas as pd
 from artkit.data.labels import stripped_labels
 from artkit.data.spec import Columns
 from artkit.errors import ArtkitError
-from artkit.io import read_csv_text
+from artkit.reader import read_csv_text
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 ID_CANDIDATES = ("id", "image_id", "ID", "Id")
@@ -229,7 +229,8 @@ def discover(
 
 
 def _file_or_none(path: Path) -> Path | None:
-    return path if path.is_file() else None
+    """``path`` if something is there (a special file there is refused by the reader, not taken for absent)."""
+    return path if path.exists() or path.is_symlink() else None
 
 
 def _discover_csv(

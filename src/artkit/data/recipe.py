@@ -24,13 +24,16 @@ def median_size(paths: Sequence[str], sample: int = SIZE_SAMPLE) -> tuple[float,
     import numpy as np
     from PIL import Image
 
+    from artkit.errors import ArtkitError
+    from artkit.reader import open_input
+
     step = max(1, len(paths) // sample)
     sizes = []
     for path in list(paths)[::step][:sample]:
         try:
-            with Image.open(path) as img:
+            with open_input(path, "image") as fh, Image.open(fh) as img:
                 sizes.append(img.size)
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError, ArtkitError):
             continue
     if not sizes:
         return None

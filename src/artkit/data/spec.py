@@ -25,6 +25,7 @@ class DataFolder:
         "Dataset folder: train.csv/test.csv (Dacon layout) or one sub-folder per class.",
         argument=True,
         panel=DATA_PANEL,
+        reads=True,
     )
 
 
@@ -35,9 +36,10 @@ class Tables:
         "Labelled CSV (id,img_path,label) instead of DATA/train.csv, e.g. "
         "clean/train_clean.csv; image paths are relative to the CSV.",
         panel=DATA_PANEL,
+        reads=True,
     )
     test_csv: str | None = option(
-        None, "Test CSV (id,img_path) instead of DATA/test.csv (else DATA/test/).", panel=DATA_PANEL
+        None, "Test CSV (id,img_path) instead of DATA/test.csv (else DATA/test/).", panel=DATA_PANEL, reads=True
     )
 
 
@@ -48,6 +50,7 @@ class ImagesCsv:
         "A CSV of the images to run on (id,img_path, and a label column to score) "
         "instead of the data folder's test set.",
         panel=DATA_PANEL,
+        reads=True,
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from artkit.io import write_csv
+from artkit.writer import save_image, write_csv
 
 Painter = Callable[[np.random.Generator, int, int], Image.Image]
 
@@ -103,7 +103,7 @@ def make_demo_dataset(out: str | Path, seed: int = 0) -> Path:
             img = paint(rng, w, h)
             if k < n_train:
                 name = f"{len(train_rows):04d}.jpg"
-                img.save(out / "train" / name, quality=90)
+                save_image(img, out / "train" / name, "JPEG", quality=90)
                 train_rows.append((str(len(train_rows)), f"./train/{name}", artist))
             else:
                 # a quarter of the painting (half of each side) at half resolution
@@ -114,7 +114,7 @@ def make_demo_dataset(out: str | Path, seed: int = 0) -> Path:
     for i, j in enumerate(rng.permutation(len(test_items))):  # artists shuffled across test ids
         crop, artist = test_items[j]
         tid = f"TEST_{i:05d}"
-        crop.save(out / "test" / f"{tid}.jpg", quality=90)
+        save_image(crop, out / "test" / f"{tid}.jpg", "JPEG", quality=90)
         test_rows.append((tid, f"./test/{tid}.jpg", artist))
     write_csv(out / "train.csv", pd.DataFrame(train_rows, columns=["id", "img_path", "artist"]))
     test = pd.DataFrame(test_rows, columns=["id", "img_path", "artist"])

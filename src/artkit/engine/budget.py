@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Kept for the last checkpoint, plots and summary: FINISH_RESERVE of the budget, and at least FINISH_SECONDS plus
 # FINISH_SECONDS_PER_CLASS a class. In a fresh process on 2 cores, pyplot's first import and the curves took 1.5 s
-# and a 50-class confusion matrix 1.7 s more; the constants leave a margin over that.
+# and a 50-class confusion matrix 1.7 s more on one machine; 2.1-2.3 s and 2.7-3.0 s on another (2026-12-05, with
+# nothing else running); the constants leave a margin over the slower.
 FINISH_RESERVE = 0.03
-FINISH_SECONDS = 2.0
-FINISH_SECONDS_PER_CLASS = 0.04
+FINISH_SECONDS = 3.0
+FINISH_SECONDS_PER_CLASS = 0.06
 OVERRUN_SLACK = 0.05  # of the budget: how far the last epoch may run over rather than be dropped
 PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
+
+
+def now() -> float:
+    """The clock a budget reads (``time.perf_counter``); tests replace it with a fake one."""
+    return time.perf_counter()
 
 
 @dataclass(kw_only=True)
@@ -21,12 +28,17 @@ class TimeBudget:
     """A number of seconds from ``started`` (``time.perf_counter``)."""
 
     seconds: float
-    started: float = field(default_factory=time.perf_counter)
+    clock: Callable[[], float] = field(default_factory=lambda: now)  # tests pass a fake clock
+    started: float | None = None  # the clock's reading at the start (default: now)
     classes: int = 0  # of the run: its confusion matrix is drawn after the last epoch
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
 
     def left(self) -> float:
         """Seconds left for epochs."""
-        return self.seconds - self.reserve() - (time.perf_counter() - self.started)
+        return self.seconds - self.reserve() - (self.clock() - self.started)
 
     def reserve(self) -> float:
         """Seconds kept for the end of the run: the last checkpoint, plots and summary."""
@@ -34,7 +46,7 @@ class TimeBudget:
 
     def share(self, parts: int) -> TimeBudget:
         """An equal share of what is left, starting now (for one of ``parts`` folds)."""
-        return TimeBudget(seconds=max(self.left(), 0.0) / max(parts, 1), classes=self.classes)
+        return TimeBudget(seconds=max(self.left(), 0.0) / max(parts, 1), classes=self.classes, clock=self.clock)
 
 
 @dataclass(kw_only=True)
@@ -47,6 +59,8 @@ class EpochPlanner:
     val_per_train_image: float  # validation images per training image of an epoch
     epoch_seconds: list[float] = field(default_factory=list)
     ended_early: bool = False  # the schedule was cut to end with an epoch: the run ends there, come what may
+    stop_step: int | None = None  # the run ends at this step of its current epoch: not even that epoch fits
+    assumed_seconds: float | None = None  # the epoch time the current plan was made with (for the re-plan line)
 
     def probe_steps(self) -> int:
         """Steps timed before a plan: a tenth of an epoch, at least three, at most the whole epoch (an epoch of
@@ -55,11 +69,27 @@ class EpochPlanner:
 
     def from_steps(self, done_epochs: int, steps: int, seconds: float) -> int:
         """Total epochs from the first ``steps`` training steps of an epoch, which took ``seconds``. Validation
-        runs the forward pass only: about a third of a training step per image."""
-        epoch = seconds / max(steps, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+        runs the forward pass only: about a third of a training step per image. When not even this epoch fits,
+        the plan is in steps: :attr:`stop_step` is where the run ends."""
+        epoch = self._epoch_seconds(steps, seconds)
+        self.assumed_seconds = epoch
         rest_of_this_epoch = epoch - seconds
+        self.stop_step = self._fitting_step(steps, seconds, rest_of_this_epoch)
         more = int((self.budget.left() - rest_of_this_epoch) // max(epoch, 1e-6))
         return done_epochs + 1 + max(more, 0)
+
+    def _epoch_seconds(self, steps: int, seconds: float) -> float:
+        return seconds / max(steps, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+
+    def _fitting_step(self, steps: int, seconds: float, rest: float) -> int | None:
+        """The last step of the current epoch that still fits the budget (with its validation), or None when the
+        whole epoch does."""
+        if self.budget.left() >= rest:
+            return None
+        step_seconds = seconds / max(steps, 1)
+        validation = step_seconds * self.steps_per_epoch * self.val_per_train_image / 3
+        more = int(max(self.budget.left() - validation, 0.0) // max(step_seconds, 1e-9))
+        return steps + more if steps + more < self.steps_per_epoch else None
 
     def after_epoch(self, done_epochs: int, seconds: float, planned: int) -> int:
         """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size), of the
@@ -68,23 +98,37 @@ class EpochPlanner:
         epoch more is kept while half of it fits: the check within the epoch found it fitting, and ending now
         would leave the schedule short of its end (both were CI failures, on epochs of 0.1 s)."""
         self.epoch_seconds.append(seconds)
-        if self.ended_early or done_epochs >= planned:
+        if self.ended_early or self.stop_step is not None or done_epochs >= planned:
             return done_epochs
         epoch = statistics.median(self.epoch_seconds[-3:])
         total = self.total(done_epochs, epoch)
         if total == done_epochs and self.budget.left() + self.budget.seconds * OVERRUN_SLACK >= epoch / 2:
-            return done_epochs + 1
+            total = done_epochs + 1
+        if total > planned:  # damped: one epoch more at a time, and only when the slower estimate has room too
+            cautious = max(epoch, statistics.median(self.epoch_seconds))
+            total = planned + 1 if self.total(done_epochs, cautious) > planned else planned
+        if total != planned:
+            self.assumed_seconds = epoch
         return total
 
     def out_of_time(self, step: int, seconds: float) -> bool:
         """True when not even one more epoch fits after the current one, whose first ``step`` steps took
         ``seconds``: the run then ends with the current epoch (its schedule shortened to end there). When some
         but not all of the planned epochs fit, the plan shrinks after the epoch instead."""
-        per_epoch = seconds / max(step, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+        per_epoch = self._epoch_seconds(step, seconds)
         rest = per_epoch - seconds
         next_epoch = statistics.median(self.epoch_seconds[-3:]) if self.epoch_seconds else per_epoch
         self.ended_early = self.budget.left() + self.budget.seconds * OVERRUN_SLACK < rest + next_epoch
         return self.ended_early
+
+    def stop_within(self, step: int, seconds: float) -> int | None:
+        """When the rest of the current epoch (the last one) no longer fits, even with the slack, the step to
+        stop at; else None. Once set, :attr:`stop_step` stays."""
+        if self.stop_step is None:
+            rest = self._epoch_seconds(step, seconds) - seconds
+            if self.budget.left() + self.budget.seconds * OVERRUN_SLACK < rest:
+                self.stop_step = self._fitting_step(step, seconds, rest)
+        return self.stop_step
 
     def total(self, done_epochs: int, epoch_seconds: float) -> int:
         """The epochs done plus as many more as fit in what is left (at least one epoch in all). An epoch that

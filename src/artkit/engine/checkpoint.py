@@ -11,11 +11,12 @@ import torch
 
 from artkit import __version__
 from artkit.errors import ArtkitError
-from artkit.io import load_torch, save_torch
+from artkit.models.meta import DAMAGED, check_checkpoint
+from artkit.reader import load_torch
+from artkit.writer import save_torch
 
 FORMAT = "artkit-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED = {"model": str, "classes": list, "img_size": int, "mean": list, "std": list, "state_dict": dict}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,23 +65,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not an artkit checkpoint",
             "to start training from a plain state dict use `artkit train --weights FILE`",
         )
-    if ckpt.get("format_version", 0) > FORMAT_VERSION:
+    version = ckpt.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ArtkitError(f"{path} has an invalid 'format_version' entry", DAMAGED)
+    if version > FORMAT_VERSION:
         raise ArtkitError(f"{path} was written by a newer artkit ({ckpt.get('artkit_version')})", "upgrade artkit")
-    _check_fields(ckpt, path)
+    check_checkpoint(ckpt, path)
     return ckpt
-
-
-def _check_fields(ckpt: dict[str, Any], path: str | Path) -> None:
-    broken = "the checkpoint was edited or damaged; use the run's best.pt or last.pt as written"
-    for key, kind in REQUIRED.items():
-        if not isinstance(ckpt.get(key), kind):
-            raise ArtkitError(f"{path} lacks a valid '{key}' entry", broken)
-    if len(ckpt["classes"]) < 2 or len(set(ckpt["classes"])) != len(ckpt["classes"]):
-        raise ArtkitError(f"{path} has an invalid class list ({len(ckpt['classes'])} entries)", broken)
-    if ckpt["img_size"] < 1 or len(ckpt["mean"]) != 3 or len(ckpt["std"]) != 3:
-        raise ArtkitError(f"{path} has an invalid image size or normalisation", broken)
-    if not isinstance(ckpt.get("config", {}), dict):
-        raise ArtkitError(f"{path} lacks a valid 'config' entry", broken)
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> torch.nn.Module:

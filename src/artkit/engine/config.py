@@ -13,6 +13,7 @@ from artkit.data.sampler import SAMPLERS
 from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.transforms import aug_names
 from artkit.engine.optim import OPTIMIZERS, SCHEDULERS
+from artkit.engine.runs import check_run_name
 from artkit.errors import ArtkitError
 from artkit.models.losses import CLASS_WEIGHTS, LOSSES
 
@@ -86,6 +87,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         "Initialise from a local state dict / checkpoint / .safetensors; a classifier "
         "of another size is re-initialised.",
         panel=MODEL_PANEL,
+        reads=True,
     )
     drop_rate: float = option(0.0, "Dropout before the classifier.", panel=MODEL_PANEL, min=0, max=1, max_open=True)
     drop_path_rate: float | None = option(
@@ -232,6 +234,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         "Continue runs/NAME from its last.pt (optionally with a larger --epochs).",
         panel=RUN_PANEL,
         resumable=True,
+        reads=True,
     )
     chosen: dict[str, str] | None = option(None, "What the auto options chose, and why (written by artkit).", cli=False)
 
@@ -239,6 +242,8 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
 def check_train_config(cfg: TrainConfig) -> None:
     """The checks that involve more than one option (each option's own range is checked by
     :func:`artkit.configs.check_config`)."""
+    if cfg.name is not None:
+        check_run_name(cfg.name)  # every run, fold and k-fold parent stays inside --out
     checks = [
         (cfg.fold is None or cfg.folds is not None, "--fold needs --folds K", "add --folds K"),
         (
@@ -294,10 +299,10 @@ def parse_duration(text: str) -> float:
 class RunsConfig:
     """Options of ``artkit runs``."""
 
-    folder: str = option("runs", "The folder that holds the runs (searched recursively).", argument=True)
+    folder: str = option("runs", "The folder that holds the runs (searched recursively).", argument=True, reads=True)
     sort: str = option(
         "started",
         "Order of the rows: started, name, score (best first), time, status or model.",
         choices=("started", "name", "score", "time", "status", "model"),
     )
-    csv: str | None = option(None, "Also write the table to this CSV file.")
+    csv: str | None = option(None, "Also write the table to this CSV file.", writes="runs table")

@@ -41,13 +41,23 @@ SINGLE = Dist()
 
 def from_env() -> Dist:
     """The job torchrun describes in RANK, WORLD_SIZE and LOCAL_RANK (a single process without them)."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return SINGLE
-    return Dist(
-        rank=int(os.environ["RANK"]),
-        world=int(os.environ["WORLD_SIZE"]),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-    )
+    try:
+        if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return SINGLE
+        dist = Dist(
+            rank=int(os.environ["RANK"]),
+            world=int(os.environ["WORLD_SIZE"]),
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        )
+    except ValueError:
+        raise ArtkitError(
+            "RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers "
+            f"(got {os.environ.get('RANK')!r}, {os.environ.get('WORLD_SIZE')!r}, {os.environ.get('LOCAL_RANK')!r})",
+            "unset them, or start with torchrun",
+        ) from None
+    if not 0 <= dist.rank < dist.world:
+        raise ArtkitError(f"RANK {dist.rank} is outside a job of WORLD_SIZE {dist.world}", "unset RANK and WORLD_SIZE")
+    return dist
 
 
 def backend_for(requested: str, device_type: str) -> str:
@@ -69,6 +79,13 @@ def init(dist: Dist, backend: str) -> None:
 
     if not dist.active or td.is_initialized():
         return
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+    if missing:  # RANK and WORLD_SIZE left over from another job: joining would wait for peers that never come
+        raise ArtkitError(
+            f"RANK={os.environ.get('RANK')} and WORLD_SIZE={os.environ.get('WORLD_SIZE')} are set, but "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not, so there is no job to join",
+            "unset RANK and WORLD_SIZE (left over from another job?), or start with torchrun or --devices",
+        )
     try:
         td.init_process_group(backend=backend, rank=dist.rank, world_size=dist.world)
     except (RuntimeError, ValueError) as exc:

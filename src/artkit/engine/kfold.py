@@ -15,9 +15,10 @@ from artkit.engine.distributed import broadcast, from_env
 from artkit.engine.runs import new_run_dir, read_results, read_summary, remove_run_dir, run_finished
 from artkit.engine.trainer import TrainResult, fit_new, resume_run
 from artkit.errors import ArtkitError
-from artkit.io import ensure_dir, read_csv_text, write_csv, write_json
 from artkit.metrics import softmax, summary_metrics
+from artkit.reader import load_npz, read_csv_text
 from artkit.reporting import Reporter
+from artkit.writer import ensure_dir, write_csv, write_json
 
 HEADER = "artkit train options of this k-fold run"
 
@@ -76,6 +77,7 @@ def _result_from_run(run_dir: Path) -> TrainResult:
         epochs_run=s["epochs_run"],
         stopped_early=s["stopped_early"],
         skipped_bad=s["skipped_bad"],
+        warning=s.get("warning"),
         rows=read_results(run_dir / "results.csv"),
     )
 
@@ -124,8 +126,8 @@ def _fold_predictions(parent: Path, i: int) -> tuple[list[str], list[str], np.nd
     path = fold_dir(parent, i) / "val_predictions.npz"
     if not path.exists():
         raise ArtkitError(f"{path} is missing", f"finish fold {i} (artkit train --resume {parent})")
-    with np.load(path, allow_pickle=False) as z:
-        return z["ids"].tolist(), z["classes"].tolist(), z["logits"], z["targets"]
+    z = load_npz(path, ("ids", "classes", "logits", "targets"))
+    return z["ids"].tolist(), z["classes"].tolist(), z["logits"], z["targets"]
 
 
 def write_oof(parent: Path, folds: int) -> dict:

@@ -4,15 +4,20 @@ launcher (``torch.distributed.run``, what ``torchrun`` is), or fan k-fold runs o
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from artkit.configs import OptionInfo, options, save_config
-from artkit.engine.config import TrainConfig
+from artkit.engine.budget import TimeBudget
+from artkit.engine.config import TrainConfig, parse_duration
 from artkit.errors import ArtkitError
 from artkit.reporting import Reporter
 
@@ -49,6 +54,13 @@ def parse_devices(spec: str) -> Devices:
         raise ArtkitError(f"--devices must name each device once, at least one (got {spec!r})")
     if kind == "cuda":
         check_gpus(ids)
+    cores = os.cpu_count() or 1
+    if kind == "cpu" and len(ids) > cores:
+        raise ArtkitError(
+            f"--devices {spec} starts {len(ids)} processes on a machine with {cores} CPU core(s): "
+            "each would get a fraction of a core, and all would run slower than one",
+            f"use at most --devices cpu:{cores}",
+        )
     return Devices(kind=kind, ids=ids)
 
 
@@ -147,8 +159,47 @@ def launch_ddp(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> Laun
     device = "cpu" if devices.kind == "cpu" else "cuda"  # each rank takes cuda:LOCAL_RANK of the visible GPUs
     command = torchrun_command(devices, command_args(cfg, explicit | {"device"}, device=device))
     reporter.message(f"{devices.count} processes on {cfg.devices}; the same run on a cluster: {printable(command)}")
-    code = subprocess.run(command, env=child_env(devices)).returncode
+    with children_end_with_this_process() as children:
+        proc = subprocess.Popen(command, env=child_env(devices), start_new_session=True)
+        children.append(proc)
+        code = proc.wait()
     return Launch(command=command, returncode=code)
+
+
+STOP_GRACE_SECONDS = 10.0  # how long a child has to stop after SIGTERM before it is killed
+
+
+@contextmanager
+def children_end_with_this_process() -> Iterator[list[subprocess.Popen]]:
+    """Child processes (each in a session of its own, so that its workers are one process group) that end with
+    this one: on SIGTERM, Ctrl-C or any error, each group gets SIGTERM, then SIGKILL after a grace period. Without
+    this a killed parent left torchrun and its workers training on as orphans."""
+    children: list[subprocess.Popen] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield children
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        for proc in children:
+            _end_group(proc)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: the children are stopped on the way out
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+            return
 
 
 def launch_folds(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> Launch:
@@ -159,20 +210,46 @@ def launch_folds(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> La
     devices = parse_devices(cfg.devices)
     parent = new_run_dir(cfg.out, cfg.name or "kfold")
     save_config(replace(cfg, devices=None, fold=None), parent / "config.yaml", header=HEADER)
-    base = command_args(cfg, explicit, out=str(parent.parent), name=parent.name)
+    base = command_args(cfg, explicit - {"time"}, out=str(parent.parent), name=parent.name)  # --time: per fold
+    with children_end_with_this_process() as children:
+        codes = _run_folds(cfg, devices, parent, base, reporter, children)
+    cv = write_oof(parent, cfg.folds) if all(c == 0 for c in codes.values()) else None
+    return Launch(
+        command=[sys.executable, "-m", "artkit", "train", *base],
+        returncode=max(codes.values()),
+        folds=codes,
+        run_dir=parent,
+        cv=cv,
+    )
+
+
+def _run_folds(
+    cfg: TrainConfig,
+    devices: Devices,
+    parent: Path,
+    base: list[str],
+    reporter: Reporter,
+    children: list[subprocess.Popen],
+) -> dict[int, int]:
+    """Each fold in a process of its own, as many at a time as there are devices; fold -> exit code."""
     queue, running, codes = list(range(cfg.folds)), {}, {}
     free = list(range(devices.count))
+    budget = TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None
     while queue or running:
         while queue and free:
             fold, slot = queue.pop(0), free.pop(0)
             args = [*base, "--fold", str(fold), "--device", devices.child_device(slot)]
+            if budget is not None:  # --time is for all folds, as without --devices: a share for each wave of folds
+                args += ["--time", fold_time(budget, len(queue) + 1, devices.count)]
             log = (parent / f"fold{fold}.log").open("w", encoding="utf-8")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "artkit", "train", *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=_single_env(devices, slot),
+                start_new_session=True,
             )
+            children.append(proc)
             running[fold] = (proc, slot, log)
             reporter.message(f"fold {fold} started on {devices.child_device(slot)} (log: {parent / f'fold{fold}.log'})")
         time.sleep(0.5)
@@ -184,14 +261,16 @@ def launch_folds(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> La
                 del running[fold]
                 status = "finished" if proc.returncode == 0 else f"FAILED (exit code {proc.returncode})"
                 reporter.message(f"fold {fold} {status}")
-    cv = write_oof(parent, cfg.folds) if all(c == 0 for c in codes.values()) else None
-    return Launch(
-        command=[sys.executable, "-m", "artkit", "train", *base],
-        returncode=max(codes.values()),
-        folds=codes,
-        run_dir=parent,
-        cv=cv,
-    )
+    return codes
+
+
+def fold_time(budget: TimeBudget, folds_left: int, devices: int) -> str:
+    """A fold's ``--time``: what is left of the budget over the waves of folds still to start (``devices`` run at
+    once), so that --time means the whole k-fold run with --devices as without it."""
+    import math
+
+    waves = max(math.ceil(folds_left / max(devices, 1)), 1)
+    return f"{max(budget.left() / waves, 1.0):.1f}s"
 
 
 def _single_env(devices: Devices, slot: int) -> dict[str, str]:

@@ -57,7 +57,7 @@ class EpochStats:
     num_updates: int
 
 
-StepCallback = Callable[[int, float, float, float], None]  # (step, mean loss, lr, images/s)
+StepCallback = Callable[[int, float, float, float], bool | None]  # (step, mean loss, lr, images/s) -> stop now?
 
 
 def train_one_epoch(
@@ -68,7 +68,8 @@ def train_one_epoch(
     on_step: StepCallback | None = None,
     backbone_frozen: bool = False,
 ) -> EpochStats:
-    """One pass over ``loader``. Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
+    """One pass over ``loader``, or its first steps when ``on_step`` says stop (at an optimiser update: a time
+    budget that ends within the epoch). Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
     train_mode(parts.model, backbone_frozen)
     start = time.perf_counter()
     total_loss, seen, steps = 0.0, 0, len(loader)
@@ -97,9 +98,11 @@ def train_one_epoch(
         total_loss += loss.item() * images.shape[0]
         seen += images.shape[0]
         if on_step is not None:
-            on_step(
+            stop = on_step(
                 step + 1, total_loss / seen, peak_lr(parts.optimizer), seen / max(time.perf_counter() - start, 1e-9)
             )
+            if stop and updating:
+                break
     seconds = time.perf_counter() - start
     return EpochStats(
         loss=total_loss / max(seen, 1), seconds=seconds, images_per_s=seen / max(seconds, 1e-9), num_updates=num_updates

@@ -49,21 +49,31 @@ def layer_decay_note(cfg: TrainConfig, model) -> str | None:
     return None
 
 
-def build_scheduler(cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs: int | None = None):
-    """A timm scheduler stepped once per optimiser update; it is a pure function of the update count,
-    so a resumed (or extended) run only needs that count. ``epochs`` overrides ``cfg.epochs``."""
+def build_scheduler(
+    cfg: TrainConfig, optimizer, updates_per_epoch: int, epochs: int | None = None, saved: dict | None = None
+):
+    """A timm scheduler stepped once per optimiser update, inside a :class:`StretchedSchedule` whose length a time
+    budget may change mid-run; a pure function of the update count (and, after re-plans, of ``saved``: the state a
+    resumed run had), so a resumed or extended run only needs those. ``epochs`` overrides ``cfg.epochs``."""
     from timm.scheduler import CosineLRScheduler, StepLRScheduler
 
+    from artkit.engine.schedule import StretchedSchedule
+
     epochs = epochs or cfg.epochs
-    total = max(1, epochs * updates_per_epoch)
-    warmup = min(int(cfg.warmup_epochs * updates_per_epoch), total // 2)
+    total = int(saved["nominal"]) if saved else max(1, epochs * updates_per_epoch)
+    warmup = int(saved["warmup"]) if saved else min(int(cfg.warmup_epochs * updates_per_epoch), total // 2)
     common = dict(warmup_t=warmup, warmup_lr_init=cfg.lr * 0.01, t_in_epochs=False)
     if cfg.scheduler == "cosine":
-        return CosineLRScheduler(optimizer, t_initial=total, lr_min=cfg.min_lr, **common)
-    if cfg.scheduler == "step":
-        step_epochs = cfg.step_epochs or max(1, epochs // 3)
-        return StepLRScheduler(optimizer, decay_t=step_epochs * updates_per_epoch, decay_rate=cfg.step_gamma, **common)
-    return None
+        scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=cfg.min_lr, **common)
+    elif cfg.scheduler == "step":
+        step_updates = (cfg.step_epochs or max(1, epochs // 3)) * updates_per_epoch
+        scheduler = StepLRScheduler(optimizer, decay_t=step_updates, decay_rate=cfg.step_gamma, **common)
+    else:
+        return None
+    schedule = StretchedSchedule(scheduler, total, warmup)
+    if saved:
+        schedule.load_state(saved["segments"])
+    return schedule
 
 
 EMA_HORIZON = 1 / 3  # of the planned updates: what a fitted EMA decay averages over

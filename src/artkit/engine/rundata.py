@@ -22,8 +22,9 @@ from artkit.engine.config import TrainConfig
 from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, RankBatches, shard_indices
 from artkit.errors import ArtkitError, ImageLoadError
-from artkit.io import read_csv_text, write_csv
 from artkit.models.factory import DataConfig
+from artkit.reader import read_csv_text
+from artkit.writer import write_csv
 
 CONFIG_HEADER = "artkit train options of this run"
 

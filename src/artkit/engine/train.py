@@ -22,17 +22,25 @@ def adopt_weights_model(cfg: TrainConfig, explicit: set[str], reporter: Reporter
     and normalisation); an explicit ``--model`` that disagrees with it is refused."""
     if not cfg.weights:
         return cfg
-    from artkit.models.weights import read_weights_meta
+    from artkit.models.weights import holds_random_init, read_weights_meta
 
-    model = read_weights_meta(cfg.weights).get("model")
+    path = cfg.weights
+    meta = read_weights_meta(path)
+    model = meta.get("model")
+    if holds_random_init(meta):  # the same as --no-pretrained, and trained as such (no layer decay)
+        reporter.message(
+            f"--weights {path} holds a random init (weights save --no-pretrained): training from scratch, "
+            "as with --no-pretrained"
+        )
+        cfg = replace(cfg, weights=None, pretrained=False)
     if not model or model == cfg.model:
         return cfg
     if "model" in explicit:
         raise ArtkitError(
-            f"{cfg.weights} holds weights of {model}, not {cfg.model}",
+            f"{path} holds weights of {model}, not {cfg.model}",
             f"leave out --model (the file's model is used) or pass --model {model}",
         )
-    reporter.message(f"--weights {cfg.weights}: model {model} (from the file)")
+    reporter.message(f"--weights {path}: model {model} (from the file)")
     return replace(cfg, model=model)
 
 

@@ -35,16 +35,26 @@ from artkit.engine.rundata import (
     progressive_size,
     train_loader,
 )
-from artkit.engine.runs import read_results, remove_run_dir, run_finished, write_results, write_summary
+from artkit.engine.runs import (
+    clear_running,
+    mark_running,
+    read_results,
+    remove_run_dir,
+    run_finished,
+    write_results,
+    write_summary,
+)
 from artkit.engine.stopping import EarlyStopping
 from artkit.errors import ArtkitError
-from artkit.io import remove_stale_temp_files, save_npz
+from artkit.health import WARN_AFTER_EPOCHS, learning_warning
 from artkit.metrics import confusion, summary_metrics
 from artkit.models.factory import DataConfig, create_model, model_data_config, set_backbone_frozen
 from artkit.models.losses import create_loss
 from artkit.models.weights import load_weights
+from artkit.reader import load_npz
 from artkit.reporting import Reporter
 from artkit.system import default_workers
+from artkit.writer import remove_stale_temp_files, save_npz
 
 RANK_SEED_STRIDE = 100_003  # keeps the (seed, epoch) streams of different ranks apart
 RESUMABLE = {info.name for info in options(TrainConfig) if info.spec.resumable}
@@ -60,6 +70,7 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     skipped_bad: list[str] = field(default_factory=list)
+    warning: str | None = None  # the run looks like it learned nothing (artkit.health)
     rows: list[dict[str, Any]] = field(default_factory=list)
     folds: list[TrainResult] = field(default_factory=list)
     cv: dict[str, Any] | None = None
@@ -92,6 +103,12 @@ def build_model(cfg: TrainConfig, n_classes: int, resuming: bool, reporter: Repo
                 else ""
             )
         )
+        if report.missing:
+            reporter.warning(
+                f"{len(report.missing)} of the model's {report.loaded + len(report.skipped) + len(report.missing)} "
+                f"tensors are not in {cfg.weights} and start random (layers: {', '.join(report.missing_layers())}); "
+                "is it the right model's file?"
+            )
         return model, f"weights from {cfg.weights}"
     return model, "timm pretrained weights" if pretrained else "random init"
 
@@ -237,6 +254,7 @@ class Session:
     header: dict[str, Any]  # what the reporter shows when the run starts
     planner: EpochPlanner | None = None  # set with a time budget
     dist: Dist = SINGLE  # with several processes, rank 0 writes every file
+    warning: str | None = None  # the latest epoch looks like a model that learned nothing (artkit.health)
 
 
 def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming: bool) -> Session:
@@ -260,6 +278,12 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn)
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
     state = restore(last, parts, stopper) if last is not None else ResumeState()
+    # the schedule as re-planned before the stop; a larger --epochs on resume plans it anew for the longer run
+    saved = state.extra.get("schedule")
+    if saved and saved.get("epochs") == cfg.epochs and parts.scheduler is not None:
+        upe = epoch_updates(len(loaders.train), cfg.grad_accum)
+        parts.scheduler = build_scheduler(cfg, parts.optimizer, upe, saved=saved)
+        parts.scheduler.step_update(state.num_updates)
     meta = ModelMeta(
         model_name=cfg.model,
         classes=data.classes,
@@ -333,24 +357,40 @@ def _ema_note(cfg: TrainConfig, parts: TrainParts) -> str | None:
     return f"decay {parts.ema.decay:.4f}, fitted to {cfg.epochs} epochs"
 
 
-def set_epochs(s: Session, epochs: int, reporter: Reporter, num_updates: int | None = None) -> None:
-    """Change the run's length (a time budget's plan): the schedule is rebuilt to end with the new last epoch,
-    and set to ``num_updates`` (mid-epoch, the live count; ``s.state``'s is the count when the epoch began)."""
-    if epochs == s.cfg.epochs:
+def set_epochs(
+    s: Session, epochs: int, reporter: Reporter, num_updates: int | None = None, stop_step: int | None = None
+) -> None:
+    """Change the run's length (a time budget's plan): what is left of the schedule is stretched or shortened to
+    end with the new last epoch, or at ``stop_step`` of the current one (the rate never climbs back), from
+    ``num_updates`` (mid-epoch, the live count; ``s.state``'s is the count when the epoch began)."""
+    if epochs == s.cfg.epochs and stop_step is None:
         return
     s.cfg = replace(s.cfg, epochs=epochs)
-    updates_per_epoch = epoch_updates(len(s.loaders.train), s.cfg.grad_accum)
-    s.parts.scheduler = build_scheduler(s.cfg, s.parts.optimizer, updates_per_epoch, epochs)
+    steps = len(s.loaders.train)
+    updates_per_epoch = epoch_updates(steps, s.cfg.grad_accum)
+    total = updates_per_epoch * epochs
+    if stop_step is not None:  # the current epoch is the last, and ends early
+        total = s.state.num_updates + updates_through(stop_step, steps, s.cfg.grad_accum)
+    now = s.state.num_updates if num_updates is None else num_updates
     if s.parts.scheduler is not None:
-        s.parts.scheduler.step_update(s.state.num_updates if num_updates is None else num_updates)
+        s.parts.scheduler.replan(now, total)
+        s.parts.scheduler.step_update(now)
     if s.parts.ema is not None:
-        s.parts.ema.decay = ema_decay(s.cfg, updates_per_epoch * epochs)
+        s.parts.ema.decay = ema_decay(s.cfg, total)
     reporter.planned(epochs)
     if s.dist.main:
         save_config(s.cfg, s.run_dir / "config.yaml", header=CONFIG_HEADER)
-    if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones show in the epoch column
+    if s.planner is not None and not s.planner.epoch_seconds:  # the first plan; later ones say why they changed
         ema = f"; EMA decay {s.parts.ema.decay:.4f}" if s.parts.ema is not None and s.cfg.ema_decay is None else ""
-        reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget{ema}")
+        if stop_step is None:
+            reporter.message(f"--time {s.cfg.time}: {epochs} epoch(s) fit in the budget{ema}")
+        else:
+            minutes = (s.planner.assumed_seconds or 0) / 60
+            reporter.message(
+                f"--time {s.cfg.time}: an epoch takes about {minutes:.1f} min, more than the budget: the run trains "
+                f"{stop_step:,} of {steps:,} steps of epoch {epochs} and validates there (the schedule runs over "
+                f"steps){ema}"
+            )
 
 
 def _probe(s: Session, epoch: int, reporter: Reporter):
@@ -359,19 +399,30 @@ def _probe(s: Session, epoch: int, reporter: Reporter):
     after this one no longer fit."""
     if s.planner is None:
         return reporter.step
-    planner, started, first = s.planner, time.perf_counter(), not s.planner.epoch_seconds
+    planner, first = s.planner, not s.planner.epoch_seconds
+    started = planner.budget.clock()
 
-    def on_step(step: int, loss: float, lr: float, images_per_s: float) -> None:
+    def on_step(step: int, loss: float, lr: float, images_per_s: float) -> bool:
+        """True: the budget ends the run at this step."""
         reporter.step(step, loss, lr, images_per_s)
-        seconds = time.perf_counter() - started
+        seconds = planner.budget.clock() - started
         if step < planner.probe_steps():  # too few steps to judge the speed by
-            return
+            return False
         # a cut at an epoch's last step must still leave the schedule at its end (a CI failure: lr one update short)
         updates = s.state.num_updates + updates_through(step, len(s.loaders.train), s.cfg.grad_accum)
         if first and step == planner.probe_steps():
-            set_epochs(s, broadcast(planner.from_steps(epoch, step, seconds), s.dist), reporter, updates)
+            total = broadcast(planner.from_steps(epoch, step, seconds), s.dist)
+            set_epochs(s, total, reporter, updates, stop_step=broadcast(planner.stop_step, s.dist))
         elif s.cfg.epochs > epoch + 1 and broadcast(planner.out_of_time(step, seconds), s.dist):
             set_epochs(s, epoch + 1, reporter, updates)
+        elif s.cfg.epochs == epoch + 1 and planner.stop_step is None:
+            stop = broadcast(planner.stop_within(step, seconds), s.dist)
+            if stop is not None:
+                reporter.message(
+                    f"--time {s.cfg.time}: the last epoch runs slower than planned: it ends at step {stop}"
+                )
+                set_epochs(s, epoch + 1, reporter, updates, stop_step=stop)
+        return planner.stop_step is not None and step >= planner.stop_step
 
     return on_step
 
@@ -441,7 +492,18 @@ def run_epoch(s: Session, epoch: int, reporter: Reporter) -> bool:
         write_results(s.run_dir / "results.csv", s.rows)
         _save_epoch(s, row, improved, val)
     reporter.epoch_end(row, improved)
+    _check_learning(s, epoch + 1, val, reporter)
     return improved
+
+
+def _check_learning(s: Session, epochs_done: int, val: Validation | None, reporter: Reporter) -> None:
+    """Warn, once it holds after the first epochs, that validation says the model has learned nothing."""
+    if val is None or not val.finite or epochs_done < min(WARN_AFTER_EPOCHS, s.cfg.epochs):
+        return
+    warning = learning_warning(val.logits.argmax(1), val.targets, s.data.classes, val.metrics["val_macro_f1"])
+    if warning and warning.split(" ")[0] != (s.warning or "").split(" ")[0]:
+        reporter.warning(f"epoch {epochs_done}: {warning}; the model may have learned nothing")
+    s.warning = warning
 
 
 def _size_growth(s: Session, next_epoch: int) -> float:
@@ -450,6 +512,20 @@ def _size_growth(s: Session, next_epoch: int) -> float:
         return 1.0
     nxt = progressive_size(s.cfg.img_size_start, s.dcfg.img_size, next_epoch, s.cfg.epochs)
     return (nxt / s.loaders.img_size) ** 2
+
+
+def _replan(s: Session, done: int, seconds: float, reporter: Reporter) -> None:
+    """After an epoch: the budget's new plan, with one line saying why when the number of epochs changes."""
+    planner, before = s.planner, s.planner.assumed_seconds
+    epochs = broadcast(max(done, planner.after_epoch(done, seconds, s.cfg.epochs)), s.dist)
+    if epochs != s.cfg.epochs:
+        now = planner.assumed_seconds or seconds
+        pace = "slower" if now > (before or now) else "faster"
+        reporter.message(
+            f"--time {s.cfg.time}: epochs take {now:.0f} s, {pace} than the {before or now:.0f} s planned: "
+            f"{s.cfg.epochs} → {epochs} epochs (the rest of the schedule is stretched or shortened, never restarted)"
+        )
+    set_epochs(s, epochs, reporter)
 
 
 def _planner(s: Session, budget: TimeBudget | None, reporter: Reporter) -> EpochPlanner | None:
@@ -475,23 +551,39 @@ def fit(
     """Train one model (one holdout split, one fold, or all rows with ``full``) into ``run_dir``; with a time
     budget (``budget``, or ``cfg.time`` from now) the number of epochs is planned to fill it."""
     s = start_session(cfg, run_dir, reporter, resuming)
+    if resuming and s.dist.main:  # only now that the run can go on does its record change
+        save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
+        (run_dir / "summary.json").unlink(missing_ok=True)
+    if s.dist.main:
+        mark_running(run_dir)  # `artkit runs` shows it as running, not interrupted
+    try:
+        return _epochs(s, cfg, run_dir, reporter, budget)
+    finally:
+        if s.dist.main:
+            clear_running(run_dir)
+
+
+def _epochs(s: Session, cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: TimeBudget | None) -> TrainResult:
+    """The epoch loop of :func:`fit`, from the session's state to the finished run."""
     s.planner = _planner(s, budget, reporter)
     reporter.start({**s.header, "epochs": s.cfg.epochs})
     for note in s.data.notes:
         reporter.message(f"note: {note}")
     stopped_early, epoch = False, s.state.epoch
     while epoch < s.cfg.epochs:
-        started = time.perf_counter()
+        clock = s.planner.budget.clock if s.planner is not None else time.perf_counter
+        started = clock()
         run_epoch(s, epoch, reporter)
         epoch += 1
         if s.planner is not None:
-            seconds = (time.perf_counter() - started) * _size_growth(s, epoch)
-            set_epochs(s, broadcast(max(epoch, s.planner.after_epoch(epoch, seconds, s.cfg.epochs)), s.dist), reporter)
+            _replan(s, epoch, (clock() - started) * _size_growth(s, epoch), reporter)
         if s.data.has_val and s.stopper.should_stop:
             stopped_early = True
             reporter.message(f"early stop: {cfg.monitor} has not improved for {cfg.patience} epochs")
             break
-    return finish_run(run_dir, s.rows, s.data, s.stopper.best_epoch, stopped_early, s.saver, write=s.dist.main)
+    return finish_run(
+        run_dir, s.rows, s.data, s.stopper.best_epoch, stopped_early, s.saver, write=s.dist.main, warning=s.warning
+    )
 
 
 def _save_epoch(s: Session, row: dict, improved: bool, val: Validation | None) -> None:
@@ -509,6 +601,8 @@ def _save_epoch(s: Session, row: dict, improved: bool, val: Validation | None) -
     state.optimizer = s.parts.optimizer.state_dict()
     state.scaler = s.parts.scaler.state_dict() if s.parts.scaler is not None else None
     state.model = s.parts.model.state_dict() if s.parts.ema is not None else None
+    if s.parts.scheduler is not None:  # its shape after re-plans, so that a resumed run follows the same curve
+        state.extra["schedule"] = {**s.parts.scheduler.state(), "epochs": s.cfg.epochs}
     s.saver.save_last(weights, metrics, epoch, state.to_dict())
 
 
@@ -520,8 +614,10 @@ def finish_run(
     stopped_early: bool,
     saver: CheckpointSaver,
     write: bool = True,
+    warning: str | None = None,
 ) -> TrainResult:
-    """Plots and summary.json of a finished run (``write``: rank 0 writes them)."""
+    """Plots and summary.json of a finished run (``write``: rank 0 writes them); ``warning``: the last epoch looked
+    like a model that learned nothing."""
     best_row = next((r for r in rows if r["epoch"] == best_epoch), rows[-1] if rows else {})
     best_metrics = {k: v for k, v in best_row.items() if k.startswith("val_") and np.isfinite(v)}
     bad = sorted(data.bad)
@@ -536,6 +632,7 @@ def finish_run(
                 "epochs_run": len(rows),
                 "stopped_early": stopped_early,
                 "skipped_bad": bad,
+                "warning": warning,
             },
         )
     return TrainResult(
@@ -548,6 +645,7 @@ def finish_run(
         stopped_early=stopped_early,
         skipped_bad=bad,
         rows=rows,
+        warning=warning,
     )
 
 
@@ -558,8 +656,8 @@ def _finish_files(run_dir: Path, rows: list[dict], data: RunData) -> None:
         plot_curves(rows, run_dir / "curves.png")
     val_path = run_dir / "val_predictions.npz"
     if val_path.exists():
-        with np.load(val_path, allow_pickle=False) as z:
-            cm = confusion(z["targets"], z["logits"].argmax(1), len(data.classes))
+        z = load_npz(val_path, ("targets", "logits"))
+        cm = confusion(z["targets"], z["logits"].argmax(1), len(data.classes))
         plot_confusion(cm, data.classes, run_dir / "confusion_matrix.png")
 
 
@@ -597,9 +695,7 @@ def resume_run(cfg: TrainConfig, run_dir: Path, reporter: Reporter, budget: Time
     if not cfg.time and run_finished(run_dir, cfg.epochs):
         raise ArtkitError(f"{run_dir} already finished {cfg.epochs} epochs", "pass a larger --epochs to continue")
     dist = from_env()
-    if dist.main:  # rank 0 tidies and writes; the others would race it for the same files
+    if dist.main:  # rank 0 tidies; the others would race it for the same files
         remove_stale_temp_files(run_dir)
-        save_config(cfg, run_dir / "config.yaml", header=CONFIG_HEADER)
-        (run_dir / "summary.json").unlink(missing_ok=True)
     broadcast(None, dist)  # every rank starts once the folder is tidy
     return fit(cfg, run_dir, reporter, resuming=True, budget=budget)

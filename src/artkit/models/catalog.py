@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import re
 from dataclasses import dataclass
 
@@ -25,16 +24,18 @@ def _timm_version() -> str:
 def catalog() -> dict[str, bool]:
     """Model name -> whether timm has pretrained weights for it (cached per timm version)."""
     path = cache_dir() / f"timm-{_timm_version()}-models.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
+    from artkit.errors import ArtkitError
+    from artkit.reader import read_json
+
+    with contextlib.suppress(ArtkitError):  # no cache yet, or a damaged one: list the models again
+        cached = read_json(path)
+        if isinstance(cached, dict):
+            return cached
     import timm
 
     pretrained = {name.split(".")[0] for name in timm.list_pretrained()}
     names = {name: name in pretrained for name in timm.list_models()}
-    from artkit.errors import ArtkitError
-    from artkit.io import write_json
+    from artkit.writer import write_json
 
     with contextlib.suppress(ArtkitError):  # a cache that cannot be written only costs speed
         write_json(path, names)

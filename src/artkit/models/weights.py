@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 
 from artkit.errors import ArtkitError
-from artkit.io import load_torch
+from artkit.models.meta import check_checkpoint, check_name, check_plain, check_pretrained_cfg, check_state_dict
+from artkit.reader import load_torch
 
 
 @dataclass(kw_only=True)
@@ -18,18 +19,30 @@ class WeightsReport:
     skipped: list[str] = field(default_factory=list)  # present but a different shape (e.g. the classifier)
     missing: list[str] = field(default_factory=list)
 
+    def missing_layers(self, most: int = 6) -> list[str]:
+        """The modules (first two name parts, e.g. ``layer4.1``) of the tensors the file did not have."""
+        layers = list(dict.fromkeys(".".join(name.split(".")[:2]) for name in self.missing))
+        return layers[:most] + ([f"... {len(layers) - most} more"] if len(layers) > most else [])
 
-def _extract_state_dict(obj) -> dict[str, torch.Tensor]:
+
+STATE_KEYS = ("state_dict", "model", "model_state_dict", "state_dict_ema")
+MAX_NESTING = 4  # {"state_dict": {"model": {...}}} at most; a deeper file is not a weights file
+
+
+def _extract_state_dict(obj, path: str | Path = "the weights file") -> dict[str, torch.Tensor]:
+    """The name → tensor mapping of a state dict, an artkit file or a training checkpoint that wraps one."""
+    for _ in range(MAX_NESTING + 1):
+        inner = next((obj[k] for k in STATE_KEYS if isinstance(obj, dict) and isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
     if isinstance(obj, dict):
-        for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
-            if key in obj and isinstance(obj[key], dict):
-                return _extract_state_dict(obj[key])
-        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
         if tensors:
+            check_state_dict(tensors, path)
             return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in tensors.items()}
     raise ArtkitError(
-        "no state dict (name → tensor mapping) found in the weights file",
-        "save one with torch.save(model.state_dict(), FILE)",
+        f"no state dict (name → tensor mapping) found in {path}", "save one with torch.save(model.state_dict(), FILE)"
     )
 
 
@@ -41,7 +54,8 @@ def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
     """
     path = Path(path)
     obj = _read(path)
-    state = _extract_state_dict(obj)
+    state = _extract_state_dict(obj, path)
+    check_weights_meta(obj, path)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
@@ -82,6 +96,7 @@ def _read(path: Path):
 # --------------------------------------------------------------------------- weights files you can carry
 
 WEIGHTS_FORMAT = "artkit-weights"
+RANDOM_SOURCE = "random init (artkit weights save --no-pretrained)"
 CFG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "hf_hub_id", "tag")
 
 
@@ -115,6 +130,7 @@ def weights_file(name: str, model: nn.Module, source: str) -> dict:
         "model": name,
         "pretrained_cfg": plain,
         "source": source,
+        "pretrained": source != RANDOM_SOURCE,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
 
@@ -128,6 +144,7 @@ def read_weights_meta(path: str | Path, obj=None) -> dict:
     obj = load_torch(path) if obj is None else obj
     if not isinstance(obj, dict):
         return {}
+    check_weights_meta(obj, path)
     if obj.get("format") == WEIGHTS_FORMAT:
         return {k: v for k, v in obj.items() if k != "state_dict"}
     if obj.get("format") == "artkit-checkpoint":
@@ -143,10 +160,33 @@ def read_weights_meta(path: str | Path, obj=None) -> dict:
     return {}
 
 
+def holds_random_init(meta: dict) -> bool:
+    """True for the metadata (:func:`read_weights_meta`) of a weights file made from a randomly initialised model
+    (``artkit weights save --no-pretrained``): training from it is training from scratch."""
+    return meta.get("pretrained") is False or meta.get("source") == RANDOM_SOURCE
+
+
+def check_weights_meta(obj, path: str | Path) -> None:
+    """An artkit weights file's or checkpoint's metadata, against the schema (a plain state dict has none)."""
+    if not isinstance(obj, dict):
+        return
+    if obj.get("format") == WEIGHTS_FORMAT:
+        check_name(obj.get("model"), path)
+        check_pretrained_cfg(obj.get("pretrained_cfg", {}), path)
+        if obj.get("pretrained") is not None and not isinstance(obj["pretrained"], bool):
+            raise ArtkitError(f"{path} has an invalid 'pretrained' entry", "save the weights file again")
+        if obj.get("source") is not None and not isinstance(obj["source"], str):
+            raise ArtkitError(f"{path} has an invalid 'source' entry", "save the weights file again")
+    elif obj.get("format") == "artkit-checkpoint":
+        check_checkpoint(obj, path)
+    else:
+        check_plain({k: v for k, v in obj.items() if not isinstance(v, dict | torch.Tensor)}, path, "metadata")
+
+
 def describe_weights(path: str | Path) -> WeightsInfo:
     path = Path(path)
     obj = _read(path)
-    state = _extract_state_dict(obj)
+    state = _extract_state_dict(obj, path)
     meta = read_weights_meta(path, obj)
     cfg = meta.get("pretrained_cfg") or {}
     kind = {WEIGHTS_FORMAT: "artkit weights", "artkit-checkpoint": "artkit checkpoint"}.get(
@@ -171,8 +211,8 @@ def describe_weights(path: str | Path) -> WeightsInfo:
 def save_weights(cfg) -> WeightsInfo:
     """``artkit weights save``: timm's pretrained weights (or a converted local state dict, or a random init) with
     their model name and normalisation, as one file for ``artkit train --weights`` on a machine without internet."""
-    from artkit.io import save_torch
     from artkit.models.factory import create_model
+    from artkit.writer import save_torch
 
     if cfg.source and Path(cfg.source).resolve() == Path(cfg.out).resolve():
         raise ArtkitError(f"-o {cfg.out} is the --from file; it would be overwritten", "choose another -o")
@@ -183,7 +223,7 @@ def save_weights(cfg) -> WeightsInfo:
         source = f"converted from {Path(cfg.source).name} ({report.loaded} tensors)"
     else:
         model = create_model(cfg.model, classes, pretrained=cfg.pretrained)
-        source = "timm pretrained weights" if cfg.pretrained else "random init (artkit weights save --no-pretrained)"
+        source = "timm pretrained weights" if cfg.pretrained else RANDOM_SOURCE
     save_torch(weights_file(cfg.model, model, source), cfg.out)
     return describe_weights(cfg.out)
 

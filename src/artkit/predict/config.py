@@ -34,7 +34,7 @@ class InferenceOptions:
 
 @dataclass(kw_only=True)
 class CheckpointArg:
-    checkpoint: str = option(help="A checkpoint, e.g. runs/train/best.pt.", argument=True)
+    checkpoint: str = option(help="A checkpoint, e.g. runs/train/best.pt.", argument=True, reads=True)
 
 
 @dataclass(kw_only=True)
@@ -44,9 +44,10 @@ class PredictConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder, Checkp
         "Submission file: rows in the test set's order (test.csv, or --csv).",
         short="-o",
         panel=OUTPUT_PANEL,
+        writes="submission",
     )
     logits: str | None = option(
-        None, "Where to save logits for ensembling (default: beside -o, .npz).", panel=OUTPUT_PANEL
+        None, "Where to save logits for ensembling (default: beside -o, .npz).", panel=OUTPUT_PANEL, writes="logits"
     )
 
 
@@ -57,6 +58,7 @@ class EvalConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder, Checkpoin
         "Score every labelled row of this dataset (default: the run's validation split).",
         argument=True,
         panel=DATA_PANEL,
+        reads=True,
     )
     out: str | None = option(None, "Output folder (default: beside the checkpoint, eval_<name>/).", panel=OUTPUT_PANEL)
     show_all: bool = option(
@@ -70,15 +72,23 @@ class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
         "data",
         "Dataset folder whose test set the members predict (test.csv or test/, and sample_submission.csv).",
         panel=DATA_PANEL,
+        reads=True,
     )
     members: list[str] = option(
         help="Checkpoints (.pt), logits files from `artkit predict --logits` (.npz), or k-fold "
         "run folders (their fold*/best.pt, and oof.csv for --fit-weights).",
         argument=True,
+        reads=True,
     )
-    out: str = option("submission.csv", "Submission file, in the test set's order.", short="-o", panel=OUTPUT_PANEL)
+    out: str = option(
+        "submission.csv",
+        "Submission file, in the test set's order.",
+        short="-o",
+        panel=OUTPUT_PANEL,
+        writes="submission",
+    )
     logits: str | None = option(
-        None, "Where to save the ensemble's logits (default: beside -o, .npz).", panel=OUTPUT_PANEL
+        None, "Where to save the ensemble's logits (default: beside -o, .npz).", panel=OUTPUT_PANEL, writes="logits"
     )
     mode: str = option(
         "logit",
@@ -98,7 +108,7 @@ class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
 @dataclass(kw_only=True)
 class ExplainConfig(ColumnNames, ImagesCsv, CheckpointArg):
     images: list[str] = option(
-        help="Image files and/or folders of images to explain (or use --csv).", argument=True, factory=list
+        help="Image files and/or folders of images to explain (or use --csv).", argument=True, factory=list, reads=True
     )
     out: str = option(
         "explain", "Output folder for one PNG per image and explain.html.", short="-o", panel=OUTPUT_PANEL

@@ -13,7 +13,7 @@ from artkit.data.layout import LABEL_CANDIDATES, read_table
 from artkit.data.spec import Columns
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
-from artkit.io import read_csv_text
+from artkit.health import submission_warning
 from artkit.metrics import softmax, summary_metrics
 from artkit.predict.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptions
 from artkit.predict.predict import logits_path_for
@@ -26,6 +26,7 @@ from artkit.predict.submission import (
     submission_columns,
     write_submission,
 )
+from artkit.reader import read_csv_text
 from artkit.reporting import Reporter
 
 
@@ -49,6 +50,7 @@ class EnsembleResult:
     label_source: str | None
     fit_report: dict | None
     ensemble_oof_macro_f1: float | None = None  # when every member is a k-fold run with oof.csv
+    warning: str | None = None  # one class takes most of the submission (see artkit.health)
 
 
 def combine(logits: list[np.ndarray], weights: np.ndarray, mode: str) -> np.ndarray:
@@ -93,12 +95,30 @@ def _align_ids(path: str, ids: list[str], test_ids: list[str], logits: np.ndarra
 
 
 def _kfold_checkpoints(run: Path) -> list[Path]:
-    ckpts = sorted(
-        run.glob("fold*/best.pt"), key=lambda p: int(p.parent.name[4:]) if p.parent.name[4:].isdigit() else 0
-    )
-    if not ckpts:
+    """Every fold's best.pt; a fold without one is an error, never an ensemble of fewer folds than the run has."""
+    folds = sorted((p for p in run.glob("fold*") if p.is_dir() and p.name[4:].isdigit()), key=lambda p: int(p.name[4:]))
+    if not folds:
         raise ArtkitError(f"{run} has no fold*/best.pt", "pass checkpoints, logits files or a k-fold run folder")
-    return ckpts
+    planned = _planned_folds(run) or len(folds)
+    missing = [f"fold{i}" for i in range(planned) if not (run / f"fold{i}" / "best.pt").is_file()]
+    if missing:
+        raise ArtkitError(
+            f"{run} is a {planned}-fold run, but {', '.join(missing)} has no best.pt; "
+            "an ensemble of the other folds would silently be a different model",
+            f"finish the run (artkit train --resume {run}), or pass the finished folds' best.pt files yourself",
+        )
+    return [run / f"fold{i}" / "best.pt" for i in range(planned)]
+
+
+def _planned_folds(run: Path) -> int | None:
+    """The ``folds`` of a k-fold run's config.yaml (None when it cannot be read)."""
+    from artkit.reader import load_yaml
+
+    try:
+        folds = load_yaml(run / "config.yaml").get("folds")
+    except ArtkitError:
+        return None
+    return folds if isinstance(folds, int) and not isinstance(folds, bool) and folds >= 2 else None
 
 
 def _kfold_member(p: Path, paths: list[str], opts: InferenceOptions, reporter: Reporter | None):
@@ -170,8 +190,24 @@ def oof_arrays(members: list[Member], classes: list[str]) -> tuple[np.ndarray, l
             )
     frames = [m.oof.set_index("id").loc[ids] for m in members]
     index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(frames[0]["label"]) - set(index))
+    if unknown:
+        raise ArtkitError(f"{members[0].path}/oof.csv has labels the members do not know: {unknown[:3]}")
     y = np.array([index[v] for v in frames[0]["label"]])
-    return y, [f[classes].to_numpy(dtype=np.float64) for f in frames]
+    probs = []
+    for m, frame in zip(members, frames):
+        try:
+            values = frame[classes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        except KeyError as exc:
+            raise ArtkitError(f"{m.path}/oof.csv lacks class columns ({exc})", "retrain the k-fold run") from None
+        bad = int((~np.isfinite(values)).any(axis=1).sum())
+        if bad:
+            raise ArtkitError(
+                f"{m.path}/oof.csv has {bad} row(s) of non-numeric, NaN or inf probabilities",
+                "the file was edited or damaged; re-create it with artkit train --resume on the k-fold run",
+            )
+        probs.append(values)
+    return y, probs
 
 
 def oof_macro_f1(y: np.ndarray, probs: list[np.ndarray], weights: np.ndarray, mode: str) -> float:
@@ -312,7 +348,8 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
     id_col, label_name = submission_columns(source, None, ids) if y is None else ("id", label_col)
     logits_path = logits_path_for(cfg.out, cfg.logits)
     save_logits(logits_path, ids, classes, ens)
-    write_submission(Path(cfg.out), ids, [classes[i] for i in pred], id_col, label_name)
+    labels = [classes[i] for i in pred]
+    write_submission(Path(cfg.out), ids, labels, id_col, label_name)
     return EnsembleResult(
         submission=Path(cfg.out),
         logits=logits_path,
@@ -323,6 +360,7 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
         label_source=cfg.csv if y is not None else None,
         fit_report=fit_report,
         ensemble_oof_macro_f1=None if y is not None else _ensemble_oof_f1(members, classes, weights, cfg.mode),
+        warning=submission_warning(labels, len(classes)),
     )
 
 

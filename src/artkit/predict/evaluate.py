@@ -12,12 +12,13 @@ import pandas as pd
 from artkit.data.layout import discover, table_from_csv
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
-from artkit.io import ensure_dir, read_csv_text, write_json
 from artkit.metrics import confusion, most_confused, per_class, summary_metrics
 from artkit.predict.config import EvalConfig
 from artkit.predict.report import Scored
 from artkit.predict.runner import run_checkpoint
+from artkit.reader import read_csv_text
 from artkit.reporting import Reporter
+from artkit.writer import ensure_dir, write_json
 
 
 @dataclass(kw_only=True)

@@ -13,10 +13,10 @@ import numpy as np
 from artkit.data.layout import IMAGE_EXTENSIONS, table_from_csv
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
-from artkit.io import ensure_dir, save_image, write_text
 from artkit.predict.config import ExplainConfig
 from artkit.report.html import page
 from artkit.reporting import Reporter
+from artkit.writer import ensure_dir, save_image, write_text
 
 
 @dataclass(kw_only=True)

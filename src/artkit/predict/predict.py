@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from artkit.engine.checkpoint import load_checkpoint
+from artkit.health import submission_warning
 from artkit.predict.config import PredictConfig
 from artkit.predict.runner import run_checkpoint
 from artkit.predict.submission import (
@@ -28,6 +29,7 @@ class PredictResult:
     counts: dict[str, int]
     tta: str
     checkpoint: str
+    warning: str | None = None  # one class takes most of the submission (see artkit.health)
 
 
 def logits_path_for(out: str, logits: str | None) -> Path:
@@ -59,4 +61,5 @@ def run_predict(cfg: PredictConfig, reporter: Reporter | None = None) -> Predict
         counts={str(k): int(v) for k, v in counts.items()},
         tta=cfg.tta,
         checkpoint=cfg.checkpoint,
+        warning=submission_warning(labels, len(classes)),
     )

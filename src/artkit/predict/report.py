@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from artkit.io import save_image, write_csv, write_text
 from artkit.metrics import softmax
 from artkit.report.html import heading, img, page, table
+from artkit.writer import save_image, write_csv, write_text
 
 TOP_LOSSES = 12
 CONFUSED_PAIRS = 5

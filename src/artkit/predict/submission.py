@@ -11,7 +11,8 @@ import pandas as pd
 from artkit.data.layout import DataSource, discover, table_from_csv
 from artkit.data.spec import Columns
 from artkit.errors import ArtkitError
-from artkit.io import read_csv_text, save_npz, write_csv
+from artkit.reader import load_npz, read_csv_text
+from artkit.writer import save_npz, write_csv
 
 
 def load_test_table(data: str, csv: str | None, columns: Columns) -> tuple[pd.DataFrame, DataSource | None]:
@@ -61,13 +62,11 @@ def save_logits(path: Path, ids: list[str], classes: list[str], logits: np.ndarr
 def load_logits(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     path = Path(path)
     hint = "write one with `artkit predict CKPT --logits FILE`"
-    if not path.is_file():
-        raise ArtkitError(f"logits file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            ids, classes, logits = z["ids"].tolist(), z["classes"].tolist(), z["logits"].astype(np.float32)
-    except (KeyError, ValueError, OSError, EOFError) as exc:
-        raise ArtkitError(f"{path} is not an artkit logits file ({str(exc).splitlines()[0][:120]})", hint) from None
+    arrays = load_npz(path, ("ids", "classes", "logits"))
+    ids, classes, logits = arrays["ids"].tolist(), arrays["classes"].tolist(), arrays["logits"]
+    if logits.dtype.kind not in "fiu":
+        raise ArtkitError(f"{path} holds logits of type {logits.dtype}, not real numbers", hint)
+    logits = logits.astype(np.float32)
     if logits.ndim != 2 or logits.shape != (len(ids), len(classes)):
         raise ArtkitError(
             f"{path} holds logits of shape {tuple(logits.shape)} for {len(ids)} ids and {len(classes)} classes", hint

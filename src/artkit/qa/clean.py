@@ -27,11 +27,12 @@ from artkit.configs import check_config
 from artkit.data.labels import similar_labels
 from artkit.data.layout import DataSource, discover, paths_outside
 from artkit.errors import ArtkitError
-from artkit.io import ensure_dir, read_csv_text, write_csv, write_json
 from artkit.qa.config import ISSUES, CleanConfig
 from artkit.qa.duplicates import Duplicates, find_duplicates
 from artkit.qa.scan import Progress, scan_images
+from artkit.reader import read_csv_text
 from artkit.report.sheet import contact_sheet
+from artkit.writer import ensure_dir, write_csv, write_json
 
 _KEEP_TEXT = {
     "unreadable": "keep (training will fail on it; drop with --drop unreadable)",
@@ -88,8 +89,9 @@ def parse_drop(values) -> list[str]:
 # ---------------------------------------------------------------- inputs: --fix and --oof
 
 
-def read_fixes(path: str | Path, train: pd.DataFrame) -> dict[str, str]:
-    """``id,label`` rows -> {id: new label}; every id must be a training id."""
+def read_fixes(path: str | Path, train: pd.DataFrame, allow_new_class: bool = False) -> dict[str, str]:
+    """``id,label`` rows -> {id: new label}; every id must be a training id, and every label one the data has
+    (unless ``allow_new_class``: a one-image class made by a typo would train silently)."""
     path = Path(path)
     if not path.is_file():
         raise ArtkitError(f"--fix file not found: {path}", "give a CSV with columns id,label")
@@ -117,6 +119,16 @@ def read_fixes(path: str | Path, train: pd.DataFrame) -> dict[str, str]:
         raise ArtkitError(
             f"{len(unknown)} id(s) in {path} are not in the training data: {', '.join(unknown[:5])}",
             "check the ids against the training CSV's id column",
+        )
+    new = sorted(set(fixes["label"]) - set(train["label"]))
+    if new and not allow_new_class:
+        import difflib
+
+        close = difflib.get_close_matches(new[0], sorted(set(train["label"])), n=1, cutoff=0.6)
+        raise ArtkitError(
+            f"{path} relabels to {len(new)} label(s) the data does not have: {', '.join(map(repr, new[:5]))}"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            "fix the spelling, or pass --allow-new-class to create the class",
         )
     return dict(zip(fixes["id"], fixes["label"]))
 
@@ -619,7 +631,7 @@ def load_training(config: CleanConfig) -> tuple[DataSource, pd.DataFrame, np.nda
         raise ArtkitError(f"{clean_csv} is the input CSV; clean never overwrites it", "pass another --out folder")
     ids = train["id"].astype(str).to_numpy()
     given = train["label"].astype(str).to_numpy()
-    fixes = read_fixes(config.fix, train) if config.fix else {}
+    fixes = read_fixes(config.fix, train, config.allow_new_class) if config.fix else {}
     labels = np.array([fixes.get(i, g) for i, g in zip(ids, given)], dtype=object)
     return source, train, labels, labels != given
 

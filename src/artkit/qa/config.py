@@ -69,9 +69,18 @@ class CleanConfig(ScanOptions, ColumnNames, Tables, DataFolder):
         panel=OUTPUT_PANEL,
         choices=lambda: [*ISSUES, *DROP_WORDS],
     )
-    fix: str | None = option(None, "CSV id,label of relabels to apply to train_clean.csv.", panel=OUTPUT_PANEL)
+    fix: str | None = option(
+        None, "CSV id,label of relabels to apply to train_clean.csv.", panel=OUTPUT_PANEL, reads=True
+    )
+    allow_new_class: bool = option(
+        False,
+        "Let --fix give labels that no training row has (a new class); without it such a label is refused as a "
+        "likely typo.",
+        panel=OUTPUT_PANEL,
+    )
     oof: str | None = option(
         None,
         "Out-of-fold probabilities (id,label,<one column per class>) from k-fold training: finds label-issue rows.",
         panel=OUTPUT_PANEL,
+        reads=True,
     )

@@ -11,7 +11,7 @@ from artkit.configs import typed_mapping
 from artkit.data.layout import DataSource
 from artkit.data.recipe import choose_aug, choose_sampler
 from artkit.engine.config import TrainConfig
-from artkit.io import write_yaml, yaml_text
+from artkit.writer import write_yaml, yaml_text
 
 HEADER = (
     "Training options this dataset calls for, each with its reason (written by artkit eda).\n"

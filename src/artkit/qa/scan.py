@@ -34,7 +34,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from artkit.data.images import load_image
-from artkit.errors import ImageLoadError
+from artkit.errors import ArtkitError, ImageLoadError
+from artkit.reader import open_input, read_bytes
 from artkit.system import cache_dir, default_workers
 
 Progress = Callable[[int, int], None]
@@ -149,12 +150,10 @@ def _read_file(row: dict, path: str) -> bytes | None:
         row.update(error_kind="missing", error="empty image path in the CSV")
         return None
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        row.update(error_kind="missing", error="file not found")
-        return None
-    except OSError as exc:  # a directory, no permission, ...
-        row.update(error_kind="unreadable", error=f"cannot read file ({exc.strerror or exc})")
+        data = read_bytes(path, "image")  # a regular file within the image size limit, never a device or FIFO
+    except ArtkitError as exc:
+        kind = "missing" if "not found" in exc.message else "too-large" if "MiB" in exc.message else "unreadable"
+        row.update(error_kind=kind, error=exc.message.replace(path, "<file>"))
         return None
     row.update(exists=True, bytes=len(data), file_md5=hashlib.md5(data, usedforsecurity=False).hexdigest())
     if not data:
@@ -163,10 +162,12 @@ def _read_file(row: dict, path: str) -> bytes | None:
     return data
 
 
-def _decode(row: dict, path: str) -> Image.Image | None:
+def _decode(row: dict, path: str, data: bytes) -> Image.Image | None:
     """Header facts into ``row`` and a reduced-size decode, or None with the reason in ``row``."""
+    import io
+
     try:
-        with Image.open(path) as header:
+        with Image.open(io.BytesIO(data)) as header:
             row.update(format=header.format or "", mode=header.mode)
             w, h = header.size
             orientation = header.getexif().get(0x0112, 1)
@@ -190,9 +191,10 @@ def _decode(row: dict, path: str) -> Image.Image | None:
 def scan_file(path: str) -> dict:
     """Every fact about one file. Never raises: a bad file gives ``readable=False`` and a reason."""
     row = dict(_EMPTY_ROW, path=path)
-    if _read_file(row, path) is None:
+    data = _read_file(row, path)
+    if data is None:
         return row
-    img = _decode(row, path)
+    img = _decode(row, path, data)
     if img is None:
         return row
     rgb = np.asarray(img)
@@ -259,13 +261,13 @@ class ScanCache:
     def stamp(path: str) -> tuple[int, int, str] | None:
         """(size, mtime_ns, digest of the first and last STAMP_BYTES), or None if the file cannot be read."""
         try:
-            st = os.stat(path)
-            with open(path, "rb") as fh:
+            with open_input(path, "image") as fh:  # a FIFO or device among the images must not hang the scan
+                st = os.fstat(fh.fileno())
                 head = fh.read(STAMP_BYTES)
                 if st.st_size > 2 * STAMP_BYTES:
                     fh.seek(-STAMP_BYTES, os.SEEK_END)
                 tail = fh.read(STAMP_BYTES)
-        except OSError:
+        except (OSError, ArtkitError):
             return None
         return st.st_size, st.st_mtime_ns, hashlib.blake2b(head + tail, digest_size=16).hexdigest()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from artkit.data.images import load_image
 from artkit.errors import ArtkitError
-from artkit.io import save_image
+from artkit.writer import save_image
 
 
 def _font(size: int):
