@@ -65,7 +65,7 @@ def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(t
     start = time.perf_counter()
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="20s", min_lr=1e-5, **TINY_CFG))
     elapsed = time.perf_counter() - start
-    assert 0.85 * budget <= elapsed <= 1.1 * budget, elapsed
+    assert 0.75 * budget <= elapsed <= 1.15 * budget, elapsed  # the one wall-clock check: loose, for a busy CI
     rows = pd.read_csv(result.run_dir / "results.csv")
     saved = load_config(TrainConfig, result.run_dir / "config.yaml")
     assert saved.epochs == len(rows) == result.epochs_run > 5  # the planned epochs are the epochs run

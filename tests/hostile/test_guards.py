@@ -4,6 +4,7 @@ checks that say a model learned nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from pathlib import Path
@@ -315,3 +316,39 @@ def test_runs_shows_a_live_run_as_running_and_damaged_files_as_damaged(tmp_path:
     assert "damaged" in rows["broken"] and "results.csv is damaged" in " ".join(r.output.split()), r.output
     (live / ".running").write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))  # a dead pid
     assert "interrupted" in artkit("runs", runs).output
+
+
+_yaml_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mapping=st.dictionaries(
+        st.sampled_from(["epochs", "lr", "model", "aug", "pretrained", "logger", "bogus", "time", "img_size", "name"]),
+        _yaml_value,
+        max_size=4,
+    )
+)
+def test_a_config_mapping_is_a_valid_config_or_one_artkit_error(mapping):
+    from artkit.configs import typed_mapping
+    from artkit.engine.config import TrainConfig
+
+    try:
+        values = typed_mapping(TrainConfig, mapping, "x.yaml")
+    except ArtkitError as exc:
+        assert "x.yaml" in str(exc) or "unknown" in str(exc)
+        return
+    TrainConfig(**values)  # every accepted mapping builds a config
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_any_text_as_a_csv_is_a_table_or_one_artkit_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    with contextlib.suppress(ArtkitError):  # a table, or one clear message: never another exception
+        read_csv_text(path)

@@ -16,6 +16,9 @@ from artkit.engine.config import TrainConfig
 )
 def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     """Train a timm model; writes runs/NAME/ (config.yaml, results.csv, best.pt, last.pt, plots)."""
+    from artkit.engine.budget import now
+
+    started = now()  # --time counts from here: importing torch and timm takes 5-10 s on 2 cores
     from artkit.cli.reporter import RichReporter
     from artkit.engine.distributed import from_env
     from artkit.engine.train import train
@@ -29,7 +32,13 @@ def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
 
     with RichReporter() as reporter:
         result = run_core(
-            train, cfg, reporter, explicit, interrupted=reporter.resume_hint, after_error=reporter.kept_epochs_hint
+            train,
+            cfg,
+            reporter,
+            explicit,
+            started,
+            interrupted=reporter.resume_hint,
+            after_error=reporter.kept_epochs_hint,
         )
     _print_summary(result)
 

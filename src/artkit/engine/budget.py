@@ -16,6 +16,12 @@ FINISH_SECONDS = 3.0
 FINISH_SECONDS_PER_CLASS = 0.06
 OVERRUN_SLACK = 0.05  # of the budget: how far the last epoch may run over rather than be dropped
 PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
+# of the budget: a plan grows only when this much would be left unused (so a run may end this much early), so
+# that epoch times wobbling by a few percent do not re-plan every epoch (+1 and -1 in turns on a 3-minute run)
+GROW_MARGIN = 0.05
+# the first epoch carries one-off costs (loader workers starting, the first validation and checkpoint; 10 s against
+# 6 s for later epochs on a 3-minute demo run): its time changes the plan only when it is this many times the plan's
+WARMUP_TOLERANCE = 2.0
 
 
 def now() -> float:
@@ -100,16 +106,26 @@ class EpochPlanner:
         self.epoch_seconds.append(seconds)
         if self.ended_early or self.stop_step is not None or done_epochs >= planned:
             return done_epochs
-        epoch = statistics.median(self.epoch_seconds[-3:])
+        if self._warming_up(seconds, done_epochs, planned):
+            return planned
+        timed = self.epoch_seconds[1:] or self.epoch_seconds  # the first epoch's one-off costs are not the pace
+        epoch = statistics.median(timed[-3:])
         total = self.total(done_epochs, epoch)
         if total == done_epochs and self.budget.left() + self.budget.seconds * OVERRUN_SLACK >= epoch / 2:
             total = done_epochs + 1
-        if total > planned:  # damped: one epoch more at a time, and only when the slower estimate has room too
-            cautious = max(epoch, statistics.median(self.epoch_seconds))
-            total = planned + 1 if self.total(done_epochs, cautious) > planned else planned
+        if total > planned:  # damped: one epoch more at a time, when the slower estimate has room to spare too
+            cautious = max(epoch, statistics.median(timed))
+            unused = self.budget.left() - (planned - done_epochs) * cautious
+            total = planned + 1 if unused >= max(cautious, self.budget.seconds * GROW_MARGIN) else planned
         if total != planned:
             self.assumed_seconds = epoch
         return total
+
+    def _warming_up(self, seconds: float, done_epochs: int, planned: int) -> bool:
+        """True after a first epoch that was slower than planned, but not by WARMUP_TOLERANCE: the next epochs,
+        without its one-off costs, decide (there is one left at least to re-plan after)."""
+        first = len(self.epoch_seconds) == 1 and planned > done_epochs + 1 and self.assumed_seconds is not None
+        return first and seconds < WARMUP_TOLERANCE * self.assumed_seconds
 
     def out_of_time(self, step: int, seconds: float) -> bool:
         """True when not even one more epoch fits after the current one, whose first ``step`` steps took

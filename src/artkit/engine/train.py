@@ -44,11 +44,17 @@ def adopt_weights_model(cfg: TrainConfig, explicit: set[str], reporter: Reporter
     return replace(cfg, model=model)
 
 
-def train(cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    reporter: Reporter | None = None,
+    explicit: set[str] | None = None,
+    started: float | None = None,
+) -> TrainResult:
     """Run ``artkit train``: a new run, k-fold runs, or a resumed run (``cfg.resume``). ``explicit`` names the
     options the user set, so that resuming can check that nothing else changed. A ``--time`` budget counts from
-    here, setup included."""
-    budget = TimeBudget(seconds=parse_duration(cfg.time)) if cfg.time else None
+    ``started`` (a reading of :func:`artkit.engine.budget.now`; the command passes its own start, so that the
+    imports count too) or from here, setup included."""
+    budget = TimeBudget(seconds=parse_duration(cfg.time), started=started) if cfg.time else None
     resume_dir = Path(cfg.resume) if cfg.resume else None
     if resume_dir is not None:
         if not (resume_dir / "config.yaml").exists():
