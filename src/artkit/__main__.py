@@ -1,3 +1,5 @@
+"""``python -m artkit``: the same command line as ``artkit``."""
+
 from artkit.cli import main
 
 main()

@@ -20,7 +20,8 @@ from typing import Any
 
 from artkit.errors import ArtkitError
 
-Choices = Sequence[str] | Callable[[], Sequence[str]]
+# a fixed list; a name -> description mapping (its descriptions join the help); or a function returning names
+Choices = Sequence[str] | Mapping[str, Any] | Callable[[], Sequence[str]]
 _FIRST_SENTENCE = re.compile(r"(?<=[a-z0-9)])\. (?=[A-Z])")
 
 
@@ -49,8 +50,18 @@ class Spec:
         return list(choices or [])
 
 
+def described(choices: Mapping[str, Any]) -> str:
+    """``name: description; ...`` of a registry (a description is a string or has ``.description``)."""
+    return "; ".join(f"{name}: {getattr(what, 'description', what)}" for name, what in choices.items())
+
+
 def option(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | None = None, **spec: Any) -> Any:
-    """A dataclass field carrying its :class:`Spec`."""
+    """A dataclass field carrying its :class:`Spec`. ``choices`` given as a name -> description mapping (a
+    registry) adds each choice and what it does to the help, so the help never repeats a registry by hand."""
+    choices = spec.get("choices")
+    if isinstance(choices, Mapping):
+        help = f"{help} {described(choices)}." if help else f"{described(choices)}."
+        spec["choices"] = tuple(choices)
     meta = {"spec": Spec(help=help, **spec)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)

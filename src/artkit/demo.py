@@ -55,7 +55,7 @@ def claim_demo_folder(out: Path) -> Path:
 def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
     from artkit.data.synthetic import make_demo_dataset
     from artkit.engine.config import TrainConfig
-    from artkit.engine.train import train
+    from artkit.engine.train_command import train
     from artkit.metrics import summary_metrics
     from artkit.predict.config import EvalConfig, PredictConfig
     from artkit.predict.evaluate import run_eval

@@ -112,7 +112,7 @@ def test_the_rules_hold_in_every_module():
         ("artkit/cli/app.py", "styled('[bold]' + name + '[/]')\n", "styled() needs a constant template"),
         ("artkit/cli/runs.py", "t = Text.from_markup(f'[{c}]{status}[/]')\n", "Text.from_markup()"),
         ("artkit/cli/runs.py", "t = Text.from_markup(text=status)\n", "Text.from_markup()"),
-        ("artkit/engine/train.py", "from rich.progress import Progress\n", "imports rich"),
+        ("artkit/engine/train_command.py", "from rich.progress import Progress\n", "imports rich"),
         ("artkit/qa/eda.py", "import rich\n", "imports rich"),
         ("artkit/cli/eda.py", "console.print(f'[bold green]report[/]: {path}')\n", "prints markup"),
         ("artkit/cli/eda.py", "err_console.print('[dim]' + note + '[/]')\n", "prints markup"),
@@ -139,7 +139,7 @@ def test_each_rule_catches_what_it_is_for(rel: str, source: str, expected: str):
         ("artkit/cli/runs.py", "t = Text.from_markup('[green]finished[/]')\n"),
         ("artkit/cli/reporter.py", "TextColumn('  {task.description}', markup=False)\n"),
         ("artkit/cli/reporter.py", "from rich.progress import Progress\nconsole.print(f'  {text}')\n"),
-        ("artkit/engine/train.py", "from artkit.reporting import Reporter\nprint('[x]')\n"),
+        ("artkit/engine/train_command.py", "from artkit.reporting import Reporter\nprint('[x]')\n"),
     ],
 )
 def test_what_the_rules_allow(rel: str, source: str):

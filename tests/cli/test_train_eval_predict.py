@@ -257,9 +257,9 @@ def test_help_is_fast_and_imports_no_torch():
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dacon: Path, tmp_path: Path, monkeypatch):
-    import artkit.engine.trainer as trainer
+    import artkit.engine.session as session
 
-    real_create_loss = trainer.create_loss
+    real_create_loss = session.create_loss
 
     def exploding_after_first_epoch(*args, **kwargs):
         loss = real_create_loss(*args, **kwargs)
@@ -274,7 +274,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dacon: Path, t
 
         return Exploding()
 
-    monkeypatch.setattr(trainer, "create_loss", exploding_after_first_epoch)
+    monkeypatch.setattr(session, "create_loss", exploding_after_first_epoch)
     r = artkit("train", "--data", dacon, *TINY, "--epochs", "3", "--out", tmp_path, ok=False)
     assert r.exit_code == 2 and "nan" in r.output.lower() and "last good checkpoint" in r.output
     assert torch.load(tmp_path / "train" / "last.pt", weights_only=True)["epoch"] == 1

@@ -41,7 +41,7 @@ def getitem(self, key):
 
 dataset.ImageTable.__getitem__ = getitem
 if {die!r}:
-    import artkit.engine.loop as loop
+    import artkit.engine.steps as loop
     real_update, count = loop._update, []
 
     def _update(parts, num):

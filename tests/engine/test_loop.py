@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from artkit.engine.device import Runtime
-from artkit.engine.loop import (
+from artkit.engine.steps import (
     NonFiniteLoss,
     TrainParts,
     epoch_updates,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,10 +10,11 @@ import pytest
 import yaml
 
 from artkit.configs import load_config
+from artkit.engine import kfold
 from artkit.engine.auto import resolve_auto
 from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
-from artkit.engine.train import train
+from artkit.engine.train_command import train
 from artkit.errors import ArtkitError
 
 from helpers import TINY, artkit, make_dacon, painting
@@ -116,22 +115,25 @@ def test_epochs_of_fewer_than_three_steps_are_still_planned_within_the_epoch(ste
     assert planner.probe_steps() == probe
 
 
-def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path):
+def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     data = make_dacon(tmp_path / "data")
-    start = time.perf_counter()
+    shares, real_fit_new = [], kfold.fit_new
+
+    def fit_new(cfg, run_dir, reporter, budget=None):
+        shares.append(budget.seconds)
+        return real_fit_new(cfg, run_dir, reporter, budget)
+
+    monkeypatch.setattr(kfold, "fit_new", fit_new)
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="12s", folds=2, **TINY_CFG))
-    # a budget per fold would take twice as long. The margin is wide because these epochs are too short to plan
-    # around a stall: with two busy processes beside it on 2 cores, one 0.06-second epoch took 3.8 s (CI: 14.6 s)
-    assert time.perf_counter() - start <= 12 * 1.4
+    assert len(shares) == 2 and sum(shares) <= 12 and shares[0] <= 6  # a share of what is left, not 12 s a fold
     assert all(f.epochs_run >= 1 for f in result.folds) and (result.run_dir / "oof.csv").is_file()
 
 
 def test_resume_with_a_new_time_budget_continues(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     first = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), epochs=2, **TINY_CFG))
-    start = time.perf_counter()
     resumed = train(TrainConfig(resume=str(first.run_dir), time="6s"), explicit={"resume", "time"})
-    assert time.perf_counter() - start <= 6 * 1.5 and resumed.epochs_run > 2  # a short budget: setup weighs more
+    assert resumed.epochs_run > 2 and [r["epoch"] for r in resumed.rows[:3]] == [1, 2, 3]
 
 
 def test_durations():
@@ -153,25 +155,3 @@ def test_eda_recommendation_loads_with_config_and_trains(tmp_path: Path, monkeyp
     saved = load_config(TrainConfig, tmp_path / "runs" / "train" / "config.yaml")
     assert (saved.aug, saved.sampler, saved.data) == ("crop", "sqrt", str(data.resolve()))
     assert "Recommended training recipe" in (tmp_path / "eda" / "report.html").read_text(encoding="utf-8")
-
-
-FIRST_PLOTS = """
-import time
-start = time.perf_counter()
-import numpy as np
-from artkit.plots import plot_confusion, plot_curves
-rows = [dict(epoch=e, train_loss=1.0, val_loss=1.0, val_acc=0.5, val_macro_f1=0.5) for e in range(30)]
-plot_curves(rows, "curves.png")
-plot_confusion(np.eye(50, dtype=int), [f"artist {i}" for i in range(50)], "confusion_matrix.png")
-print(time.perf_counter() - start)
-"""
-
-
-def test_the_budget_keeps_enough_for_a_fresh_process_first_plots(tmp_path: Path):
-    """The plots after the last epoch are not timed by the planner, and in a fresh process they pay for the
-    pyplot import: the budget's reserve must cover them, or a short run ends past its budget (a 20-second run
-    ended 22.1 s after it began with a reserve of 1 s)."""
-    run = [sys.executable, "-c", FIRST_PLOTS]
-    subprocess.run(run, cwd=tmp_path, check=True, capture_output=True)  # builds matplotlib's font cache if absent
-    seconds = float(subprocess.run(run, cwd=tmp_path, check=True, capture_output=True, text=True).stdout)
-    assert seconds <= TimeBudget(seconds=20, classes=50).reserve(), seconds

@@ -4,7 +4,7 @@ import pytest
 
 from artkit.engine.config import TrainConfig
 from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay, layer_decay_note
-from artkit.engine.trainer import validate_config
+from artkit.engine.session import validate_config
 from artkit.errors import ArtkitError
 from artkit.models.factory import create_model
 

@@ -1,8 +1,9 @@
-"""SIGKILL a training run at five moments, resume it, and compare with a run that was never interrupted.
+"""SIGKILL a training run at six moments, resume it, and compare with a run that was never interrupted.
 
 The killed process is a real ``artkit train`` in a subprocess; a small driver patches one function to kill the
-process at the chosen moment (mid-epoch, mid-validation, and half-way through writing best.pt, last.pt and
-results.csv), so nothing in artkit itself knows about the test.
+process at the chosen moment (mid-epoch, mid-validation, half-way through writing best.pt, last.pt and
+results.csv, and just after ``--save-every`` wrote last.pt within an epoch), so nothing in artkit itself knows
+about the test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ DRIVER = r"""
 import os, signal, sys
 sys.path.insert(0, {src!r})
 import artkit.engine.checkpoint as checkpoint
-import artkit.engine.loop as loop
+import artkit.engine.steps as loop
 import artkit.engine.runs as runs
 import artkit.engine.trainer as trainer
 from artkit.writer import atomic_write
@@ -74,6 +75,16 @@ elif moment in ("best.pt", "last.pt"):
         return real_save(obj, path)
 
     checkpoint.save_torch = save_torch
+elif moment == "within-epoch":
+    import artkit.engine.hooks.checkpoints as checkpoints
+    real_save_last = checkpoints.save_last
+
+    def save_last(loop, row, epoch, num_updates, within=None):
+        real_save_last(loop, row, epoch, num_updates, within)
+        if within is not None and epoch == 1 and within["step"] == 2:  # --save-every's last.pt at epoch 2, step 2
+            die()
+
+    checkpoints.save_last = save_last
 elif moment == "results.csv":
     real_write = runs.write_text
 
@@ -89,7 +100,7 @@ from artkit.cli import main
 sys.argv = ["artkit", *{args!r}]
 main()
 """
-MOMENTS = ["epoch", "validation", "best.pt", "last.pt", "results.csv"]
+MOMENTS = ["epoch", "validation", "best.pt", "last.pt", "results.csv", "within-epoch"]
 
 
 def results(run: Path) -> list[dict[str, str]]:
@@ -137,7 +148,10 @@ def reference(tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_a_killed_run_resumes_to_the_same_results(moment: str, reference, tmp_path: Path):
     data, expected = reference
-    killed = run_driver(train_args(data, tmp_path / "runs"), moment, tmp_path)
+    args = train_args(data, tmp_path / "runs")
+    if moment == "within-epoch":  # last.pt after every update; the resumed run continues at the step it was written
+        args += ["--save-every", "0.001s"]
+    killed = run_driver(args, moment, tmp_path)
     assert killed.returncode == -signal.SIGKILL, (moment, killed.returncode, killed.stderr[-2000:])
     run = tmp_path / "runs" / "train"
     assert (run / "last.pt").is_file() and (run / "results.csv").is_file()  # the last finished epoch is intact

@@ -94,6 +94,9 @@ def _values(infos: list[OptionInfo], ctx: typer.Context, kwargs: dict[str, Any])
     return values, explicit
 
 
+COMMANDS: dict[str, type] = {}  # "train", "weights save", ... -> its config class, in registration order
+
+
 def config_command(
     app: typer.Typer, name: str, cls: type, *, config_file: bool = False, epilog: str | None = None
 ) -> Callable[[Callable[[Any, set[str]], None]], Callable]:
@@ -135,6 +138,8 @@ def config_command(
         command.__doc__ = fn.__doc__
         command.__name__ = fn.__name__
         app.command(name, epilog=epilog)(command)
+        group = app.info.name if app.info.name not in (None, "artkit") else None  # a sub-app: "weights"
+        COMMANDS[f"{group} {name}" if group else name] = cls
         return fn
 
     return decorate

@@ -134,7 +134,7 @@ class RichReporter(Reporter):
         diverging loss, which a resume with the same options would only repeat."""
         from pathlib import Path
 
-        from artkit.engine.loop import NonFiniteLoss
+        from artkit.engine.steps import NonFiniteLoss
 
         if isinstance(exc, NonFiniteLoss):
             return None

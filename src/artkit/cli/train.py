@@ -1,4 +1,4 @@
-"""``artkit train``: options -> TrainConfig -> artkit.engine.train.train -> a summary."""
+"""``artkit train``: options -> TrainConfig -> artkit.engine.train_command.train -> a summary."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     started = now()  # --time counts from here: importing torch and timm takes 5-10 s on 2 cores
     from artkit.cli.reporter import RichReporter
     from artkit.engine.distributed import from_env
-    from artkit.engine.train import train
+    from artkit.engine.train_command import train
 
     dist = run_core(from_env)  # RANK and WORLD_SIZE that are not numbers: one message
     if cfg.devices and not dist.active:

@@ -9,9 +9,11 @@ from artkit.cli.options import config_command
 from artkit.models.config import WeightsSaveConfig, WeightsShowConfig
 
 weights_app = typer.Typer(
-    help="Weights files you can carry: save timm's pretrained weights once, train offline.", no_args_is_help=True
+    name="weights",
+    help="Weights files you can carry: save timm's pretrained weights once, train offline.",
+    no_args_is_help=True,
 )
-app.add_typer(weights_app, name="weights")
+app.add_typer(weights_app)
 
 
 @config_command(

@@ -41,9 +41,15 @@ class EpochSampler:
     def __init__(self, n: int, seed: int, shuffle: bool = True, weights=None) -> None:
         self.n, self.seed, self.shuffle, self.weights = n, seed, shuffle, weights
         self.epoch = 0
+        self.skipped = 0  # samples of the epoch's order left out at its start
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip(self, steps: int, batch_size: int) -> None:
+        """Leave out the epoch's first ``steps`` batches (done before a run resumed within the epoch); 0: none.
+        The length stays the whole epoch's, so the loader's steps (and the schedule) do not change."""
+        self.skipped = steps * batch_size
 
     def __len__(self) -> int:
         return self.n
@@ -63,7 +69,7 @@ class EpochSampler:
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order, seeds = self.epoch_order()
-        return iter(zip(order.tolist(), seeds.tolist()))
+        return iter(zip(order[self.skipped :].tolist(), seeds[self.skipped :].tolist()))
 
 
 def seed_everything(seed: int) -> None:

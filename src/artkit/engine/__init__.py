@@ -1,0 +1,1 @@
+"""Training: the ``artkit train`` entry point, the session, the loop and its hooks, k-fold, runs."""

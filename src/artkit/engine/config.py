@@ -7,12 +7,12 @@ from :class:`TrainConfig`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from artkit.configs import option
 from artkit.data.sampler import SAMPLERS
 from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.transforms import aug_names
-from artkit.engine.optim import OPTIMIZERS, SCHEDULERS
 from artkit.engine.runs import check_run_name
 from artkit.errors import ArtkitError
 from artkit.models.losses import CLASS_WEIGHTS, LOSSES
@@ -25,9 +25,31 @@ AMP_MODES = {
     "bf16": "bfloat16",
     "off": "float32",
 }
+# timm's "sgd" is Nesterov momentum; all three skip weight decay on norms and biases
+OPTIMIZERS = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum", "adam": "Adam"}
+SCHEDULERS = {
+    "cosine": "cosine decay to --min-lr after a linear warmup",
+    "step": "multiply by --step-gamma every --step-epochs",
+    "none": "constant (no warmup)",
+}
 MONITORS = {"val_macro_f1": "max", "val_acc": "max", "val_loss": "min"}  # metric -> which way is better
 DEVICE_HELP = "auto | cpu | cuda | cuda:N."
 WORKERS_HELP = "Data-loading processes (default: one per CPU core, at most 8)."
+
+
+def device_option(**spec: Any) -> Any:
+    """``--device``, shared by every command that runs a model."""
+    return option("auto", DEVICE_HELP, **spec)
+
+
+def amp_option(**spec: Any) -> Any:
+    """``--amp``, shared by every command that runs a model."""
+    return option("auto", "Mixed precision:", choices=AMP_MODES, **spec)
+
+
+def workers_option(**spec: Any) -> Any:
+    """``--workers``, shared by every command that loads images (None: :func:`artkit.system.default_workers`)."""
+    return option(None, WORKERS_HELP, short="-w", min=0, **spec)
 
 
 @dataclass(kw_only=True)
@@ -52,10 +74,9 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
     )
     sampler: str = option(
         AUTO,
-        "Class sampling: auto (sqrt when the largest class has 3x the rows of the "
-        "smallest, else none); " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()) + ".",
+        "Class sampling:",
         panel=DATA_PANEL,
-        choices=lambda: [AUTO, *SAMPLERS],
+        choices={AUTO: "sqrt when the largest class has 3x the rows of the smallest, else none", **SAMPLERS},
     )
     aug: str = option(
         AUTO,
@@ -101,27 +122,14 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         min=0,
     )
     # loss
-    loss: str = option(
-        "ce",
-        "Loss: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()) + ".",
-        panel=LOSS_PANEL,
-        choices=lambda: list(LOSSES),
-    )
+    loss: str = option("ce", "Loss:", panel=LOSS_PANEL, choices=LOSSES)
     label_smoothing: float = option(0.1, "Label smoothing epsilon.", panel=LOSS_PANEL, min=0, max=1, max_open=True)
     class_weights: str = option(
-        "none",
-        "Class weights of the loss (focal's alpha): " + "; ".join(f"{k}: {v}" for k, v in CLASS_WEIGHTS.items()) + ".",
-        panel=LOSS_PANEL,
-        choices=tuple(CLASS_WEIGHTS),
+        "none", "Class weights of the loss (focal's alpha):", panel=LOSS_PANEL, choices=CLASS_WEIGHTS
     )
     focal_gamma: float = option(2.0, "Focal loss gamma (0 = cross-entropy).", panel=LOSS_PANEL, min=0)
     # optimisation
-    optimizer: str = option(
-        "adamw",
-        "Optimizer: " + "; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()) + ".",
-        panel=OPTIM_PANEL,
-        choices=tuple(OPTIMIZERS),
-    )
+    optimizer: str = option("adamw", "Optimizer:", panel=OPTIM_PANEL, choices=OPTIMIZERS)
     lr: float = option(
         3e-3, "Peak learning rate (the classifier's, with --layer-decay).", panel=OPTIM_PANEL, min=0, min_open=True
     )
@@ -136,12 +144,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         min_open=True,
     )
     momentum: float = option(0.9, "SGD momentum.", panel=OPTIM_PANEL, min=0, max=1, max_open=True)
-    scheduler: str = option(
-        "cosine",
-        "Learning-rate schedule: " + "; ".join(f"{k}: {v}" for k, v in SCHEDULERS.items()) + ".",
-        panel=OPTIM_PANEL,
-        choices=tuple(SCHEDULERS),
-    )
+    scheduler: str = option("cosine", "Learning-rate schedule:", panel=OPTIM_PANEL, choices=SCHEDULERS)
     warmup_epochs: float = option(0.2, "Linear warmup length in epochs (may be fractional).", panel=OPTIM_PANEL, min=0)
     min_lr: float = option(1e-6, "Final learning rate of the cosine schedule.", panel=OPTIM_PANEL, min=0)
     step_epochs: int | None = option(
@@ -185,7 +188,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         max_open=True,
     )
     # hardware
-    device: str = option("auto", DEVICE_HELP, panel=HARDWARE_PANEL, resumable=True)
+    device: str = device_option(panel=HARDWARE_PANEL, resumable=True)
     devices: str | None = option(
         None,
         "Train on several devices of this machine with DistributedDataParallel: GPU "
@@ -203,13 +206,8 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         panel=HARDWARE_PANEL,
         choices=("auto", "nccl", "gloo"),
     )
-    amp: str = option(
-        "auto",
-        "Mixed precision: " + "; ".join(f"{k}: {v}" for k, v in AMP_MODES.items()) + ".",
-        panel=HARDWARE_PANEL,
-        choices=tuple(AMP_MODES),
-    )
-    workers: int | None = option(None, WORKERS_HELP, short="-w", panel=HARDWARE_PANEL, min=0, resumable=True)
+    amp: str = amp_option(panel=HARDWARE_PANEL)
+    workers: int | None = workers_option(panel=HARDWARE_PANEL, resumable=True)
     # run
     seed: int = option(
         42, "Seed for splits, sampling, augmentation and init: same seed, same run on CPU.", panel=RUN_PANEL
@@ -227,6 +225,13 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         factory=list,
         panel=RUN_PANEL,
         choices=("tensorboard", "mlflow"),
+        resumable=True,
+    )
+    save_every: str | None = option(
+        None,
+        "Also write last.pt within epochs, every this long (e.g. 10m), so that a preemptible machine loses at "
+        "most that much: --resume continues at the step it was written.",
+        panel=RUN_PANEL,
         resumable=True,
     )
     resume: str | None = option(
@@ -277,21 +282,23 @@ def check_train_config(cfg: TrainConfig) -> None:
             raise ArtkitError(message, hint)
     if cfg.time is not None:
         parse_duration(cfg.time)
+    if cfg.save_every is not None:
+        parse_duration(cfg.save_every, "--save-every")
 
 
-def parse_duration(text: str) -> float:
-    """``30m``, ``2h``, ``90s``, ``1h30m`` or ``1.5h`` in seconds."""
+def parse_duration(text: str, flag: str = "--time") -> float:
+    """``30m``, ``2h``, ``90s``, ``1h30m`` or ``1.5h`` in seconds (``flag``: the option, for the message)."""
     import re
 
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text.strip().lower())
     rebuilt = "".join(f"{n}{u}" for n, u in parts)
     if not parts or rebuilt != re.sub(r"\s+", "", text.strip().lower()):
         raise ArtkitError(
-            f"--time must be a duration such as 30m, 2h or 1h30m (got {text!r})", "give a unit: s, m or h"
+            f"{flag} must be a duration such as 30m, 2h or 1h30m (got {text!r})", "give a unit: s, m or h"
         )
     seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
     if seconds <= 0:
-        raise ArtkitError(f"--time must be longer than 0 (got {text!r})")
+        raise ArtkitError(f"{flag} must be longer than 0 (got {text!r})")
     return seconds
 
 

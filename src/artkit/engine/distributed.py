@@ -142,9 +142,14 @@ class RankBatches:
 
     def __init__(self, sampler, dist: Dist, batch_size: int, even: bool = False) -> None:
         self.sampler, self.dist, self.batch_size, self.even = sampler, dist, batch_size, even
+        self.skipped = 0  # batches of the epoch left out at its start
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
+
+    def skip(self, steps: int, batch_size: int | None = None) -> None:
+        """Leave out the epoch's first ``steps`` batches (done before a run resumed within the epoch); 0: none."""
+        self.skipped = steps
 
     def __len__(self) -> int:
         largest = -(-len(self.sampler) // self.dist.world)
@@ -157,7 +162,7 @@ class RankBatches:
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         mine = self.shard()
-        for part in np.array_split(np.arange(len(mine)), len(self)):
+        for part in np.array_split(np.arange(len(mine)), len(self))[self.skipped :]:
             batch = [mine[i] for i in part]
             if self.even and len(batch) % 2:
                 batch = batch[:-1]

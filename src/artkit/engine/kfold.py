@@ -12,8 +12,9 @@ from artkit.configs import load_config, save_config
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.distributed import broadcast, from_env
+from artkit.engine.finish import TrainResult
 from artkit.engine.runs import new_run_dir, read_results, read_summary, remove_run_dir, run_finished
-from artkit.engine.trainer import TrainResult, fit_new, resume_run
+from artkit.engine.trainer import fit_new, resume_run
 from artkit.errors import ArtkitError
 from artkit.metrics import softmax, summary_metrics
 from artkit.reader import load_npz, read_csv_text

@@ -3,18 +3,7 @@ builders so that the names stay cheap to read."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from artkit.engine.config import TrainConfig
-
-# timm's "sgd" is Nesterov momentum; all three skip weight decay on norms and biases
-OPTIMIZERS = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum", "adam": "Adam"}
-SCHEDULERS = {
-    "cosine": "cosine decay to --min-lr after a linear warmup",
-    "step": "multiply by --step-gamma every --step-epochs",
-    "none": "constant (no warmup)",
-}
+from artkit.engine.config import TrainConfig
 
 
 def build_optimizer(cfg: TrainConfig, model):

@@ -1,0 +1,1 @@
+"""Models: timm's models by name, weights files, losses."""

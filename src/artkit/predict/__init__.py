@@ -1,0 +1,1 @@
+"""Inference: predict, eval, ensemble, explain and test-time augmentation."""

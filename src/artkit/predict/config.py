@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artkit.configs import option
+from artkit.configs import described, option
 from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
-from artkit.engine.config import AMP_MODES, DEVICE_HELP, WORKERS_HELP
-from artkit.predict.tta import tta_help
+from artkit.engine.config import amp_option, device_option, workers_option
+from artkit.predict.tta import TTA_GROUPS
 
 RUN_PANEL, OUTPUT_PANEL = "Inference", "Output"
 ENSEMBLE_MODES = {"logit": "average logits", "prob": "average probabilities", "geometric": "average log-probabilities"}
@@ -19,17 +19,14 @@ class InferenceOptions:
 
     tta: str = option(
         "hflip",
-        tta_help() + " The default, hflip, raised macro-F1 on held-out quarter crops of real "
-        "paintings in 33 of 36 training runs measured, by 0.013 on average, for twice the inference time "
-        "(docs/benchmarks.md); --tta none turns it off.",
+        "Test-time augmentation, combinable with commas (views multiply, and so does the time); the default, "
+        f"hflip, doubles the inference time for a small gain (docs/benchmarks.md): {described(TTA_GROUPS)}.",
         panel=RUN_PANEL,
     )
     batch_size: int = option(64, "Images per forward pass.", short="-b", panel=RUN_PANEL, min=1)
-    device: str = option("auto", DEVICE_HELP, panel=RUN_PANEL)
-    amp: str = option(
-        "auto", "Mixed precision: auto | fp16 | bf16 | off (off on CPU).", panel=RUN_PANEL, choices=tuple(AMP_MODES)
-    )
-    workers: int | None = option(None, WORKERS_HELP, short="-w", panel=RUN_PANEL, min=0)
+    device: str = device_option(panel=RUN_PANEL)
+    amp: str = amp_option(panel=RUN_PANEL)
+    workers: int | None = workers_option(panel=RUN_PANEL)
 
 
 @dataclass(kw_only=True)
@@ -90,12 +87,7 @@ class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
     logits: str | None = option(
         None, "Where to save the ensemble's logits (default: beside -o, .npz).", panel=OUTPUT_PANEL, writes="logits"
     )
-    mode: str = option(
-        "logit",
-        "How members are averaged: " + "; ".join(f"{k}: {v}" for k, v in ENSEMBLE_MODES.items()) + ".",
-        choices=tuple(ENSEMBLE_MODES),
-        panel=RUN_PANEL,
-    )
+    mode: str = option("logit", "How members are averaged:", choices=ENSEMBLE_MODES, panel=RUN_PANEL)
     weights: list[float] | None = option(None, "Member weights, comma-separated, e.g. 2,1,1.", panel=RUN_PANEL, min=0)
     fit_weights: bool = option(
         False,
@@ -121,4 +113,4 @@ class ExplainConfig(ColumnNames, ImagesCsv, CheckpointArg):
     )
     top_k: int = option(3, "How many of the top classes to list per image.", panel=RUN_PANEL, min=1)
     batch_size: int = option(16, "Images per forward and backward pass.", short="-b", panel=RUN_PANEL, min=1)
-    device: str = option("auto", DEVICE_HELP, panel=RUN_PANEL)
+    device: str = device_option(panel=RUN_PANEL)

@@ -105,7 +105,7 @@ def confused_sheet(s: Scored, confused: list[dict], path: Path, workers: int | N
         rows.append((f"{pair['true']} → {pair['predicted']} ({pair['count']})", tiles))
     if not rows:
         return None
-    return contact_sheet(rows, path, thumb=112, workers=workers or 4, title="true → predicted as (id · probability)")
+    return contact_sheet(rows, path, thumb=112, workers=workers, title="true → predicted as (id · probability)")
 
 
 def top_loss_panels(s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], source: str, folder: Path) -> list[Path]:

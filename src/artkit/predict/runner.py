@@ -43,7 +43,7 @@ def run_checkpoint(
 
     from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime
-    from artkit.engine.loop import predict_logits
+    from artkit.engine.steps import predict_logits
     from artkit.predict.tta import build_views, resizes
 
     views = build_views(opts.tta)

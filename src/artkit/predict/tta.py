@@ -105,11 +105,3 @@ def build_views(spec: str | None) -> list[View]:
 
         views.append(view)
     return views
-
-
-def tta_help() -> str:
-    return (
-        "Test-time augmentation, combinable with commas (views multiply, and so does the time): "
-        + "; ".join(f"{k}: {v.description}" for k, v in TTA_GROUPS.items())
-        + "."
-    )

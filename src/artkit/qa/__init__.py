@@ -1,0 +1,1 @@
+"""Data quality: eda and clean over one scan of the images."""

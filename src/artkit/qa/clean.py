@@ -616,7 +616,7 @@ def flagged_sheet(findings: list[Finding], s: Scanned, path: Path, workers: int 
     if not rows:
         path.unlink(missing_ok=True)  # an old sheet from a previous run would be misleading
         return None
-    return contact_sheet(rows, path, thumb=112, workers=workers or 4, title="flagged images (id · label)")
+    return contact_sheet(rows, path, thumb=112, workers=workers, title="flagged images (id · label)")
 
 
 # ---------------------------------------------------------------- the run

@@ -377,7 +377,7 @@ def _class_sheet(
         rows,
         out,
         thumb=thumb,
-        workers=config.workers or 4,
+        workers=config.workers,
         title=f"{config.per_class} random images per class, and of the test set (id · size)",
     )
 
@@ -409,7 +409,7 @@ def _pairs_sheet(
     out.unlink(missing_ok=True)  # an old sheet from a previous run would mislead
     if not rows:
         return False
-    contact_sheet(rows, out, thumb=112, workers=workers or 4, title="look-alike pairs (id · label)")
+    contact_sheet(rows, out, thumb=112, workers=workers, title="look-alike pairs (id · label)")
     return True
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from artkit.data.images import load_image
 from artkit.errors import ArtkitError
+from artkit.system import default_workers
 from artkit.writer import save_image
 
 
@@ -46,7 +47,7 @@ def contact_sheet(
     rows: Sequence[tuple[str, Sequence[tuple[str, str]]]],
     out: Path,
     thumb: int = 112,
-    workers: int = 4,
+    workers: int | None = None,  # threads decoding thumbnails (default: artkit.system.default_workers)
     title: str | None = None,
     block_rows: int = 20,
 ) -> Path:
@@ -69,7 +70,7 @@ def contact_sheet(
     if title:
         draw.text((pad, 6), title, fill=(0, 0, 0), font=_font(15))
     paths = sorted({p for _, items in rows for p, _ in items})
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, workers or default_workers())) as pool:
         thumbs = dict(zip(paths, pool.map(lambda p: _thumb(p, thumb), paths)))
     for r, (heading, items) in enumerate(rows):
         x0 = (r // per_block) * block_w + pad

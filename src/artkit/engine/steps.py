@@ -1,4 +1,5 @@
-"""The training and inference loops, independent of where data and options come from."""
+"""The steps of one epoch: training steps (with Mixup, accumulation and AMP) and inference passes, independent
+of where data and options come from."""
 
 from __future__ import annotations
 
@@ -57,7 +58,22 @@ class EpochStats:
     num_updates: int
 
 
-StepCallback = Callable[[int, float, float, float], bool | None]  # (step, mean loss, lr, images/s) -> stop now?
+@dataclass(kw_only=True)
+class Step:
+    """One training step, as the step callback (the loop's hooks) sees it."""
+
+    step: int  # 1-based, within the epoch
+    steps: int  # in the epoch
+    loss: float  # mean training loss of the epoch so far
+    lr: float
+    images_per_s: float
+    images: int  # trained on in the epoch so far
+    num_updates: int  # optimiser updates so far in the run, this step's included
+    at_update: bool  # the step ended with an optimiser update (a checkpoint or a stop may only come here)
+    epoch: int = 0  # 0-based index of the epoch (set by the loop)
+
+
+StepCallback = Callable[[Step], bool | None]  # -> stop the epoch now?
 
 
 def train_one_epoch(
@@ -67,14 +83,18 @@ def train_one_epoch(
     num_updates: int,
     on_step: StepCallback | None = None,
     backbone_frozen: bool = False,
+    first_step: int = 0,
+    carried: tuple[float, int] = (0.0, 0),
 ) -> EpochStats:
     """One pass over ``loader``, or its first steps when ``on_step`` says stop (at an optimiser update: a time
-    budget that ends within the epoch). Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
+    budget that ends within the epoch). ``first_step``: the steps of the epoch done before (a run resumed within
+    it; ``loader`` then yields only the rest), and ``carried`` their loss sum and images, so the epoch's mean loss
+    is the same. Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
     train_mode(parts.model, backbone_frozen)
     start = time.perf_counter()
-    total_loss, seen, steps = 0.0, 0, len(loader)
+    (total_loss, seen), steps = carried, len(loader)
     parts.optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets) in enumerate(loader):
+    for step, (images, targets) in enumerate(loader, start=first_step):
         images, targets = rt.images(images), targets.to(rt.device, non_blocking=True)
         if parts.mixup is not None:
             images, targets = parts.mixup(images, targets)
@@ -98,14 +118,26 @@ def train_one_epoch(
         total_loss += loss.item() * images.shape[0]
         seen += images.shape[0]
         if on_step is not None:
-            stop = on_step(
-                step + 1, total_loss / seen, peak_lr(parts.optimizer), seen / max(time.perf_counter() - start, 1e-9)
+            speed = (seen - carried[1]) / max(time.perf_counter() - start, 1e-9)
+            info = Step(
+                step=step + 1,
+                steps=steps,
+                loss=total_loss / seen,
+                lr=peak_lr(parts.optimizer),
+                images_per_s=speed,
+                images=seen,
+                num_updates=num_updates,
+                at_update=updating,
             )
-            if stop and updating:
+            if on_step(info) and updating:
                 break
     seconds = time.perf_counter() - start
+    fresh = seen - carried[1]
     return EpochStats(
-        loss=total_loss / max(seen, 1), seconds=seconds, images_per_s=seen / max(seconds, 1e-9), num_updates=num_updates
+        loss=total_loss / max(seen, 1),
+        seconds=seconds,
+        images_per_s=fresh / max(seconds, 1e-9),
+        num_updates=num_updates,
     )
 
 

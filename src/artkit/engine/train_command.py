@@ -10,9 +10,11 @@ from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.device import resolve_device
 from artkit.engine.distributed import Dist, backend_for, broadcast, from_env, init, shutdown
+from artkit.engine.finish import TrainResult
 from artkit.engine.loggers import with_loggers
 from artkit.engine.runs import new_run_dir
-from artkit.engine.trainer import TrainResult, fit_new, resume_config, resume_run, validate_config
+from artkit.engine.session import validate_config
+from artkit.engine.trainer import fit_new, resume_config, resume_run
 from artkit.errors import ArtkitError
 from artkit.reporting import Reporter
 
@@ -45,10 +47,7 @@ def adopt_weights_model(cfg: TrainConfig, explicit: set[str], reporter: Reporter
 
 
 def train(
-    cfg: TrainConfig,
-    reporter: Reporter | None = None,
-    explicit: set[str] | None = None,
-    started: float | None = None,
+    cfg: TrainConfig, reporter: Reporter | None = None, explicit: set[str] | None = None, started: float | None = None
 ) -> TrainResult:
     """Run ``artkit train``: a new run, k-fold runs, or a resumed run (``cfg.resume``). ``explicit`` names the
     options the user set, so that resuming can check that nothing else changed. A ``--time`` budget counts from

@@ -1,0 +1,230 @@
+"""Each hook of the training loop on its own: a fake loop, a fake session and a fake clock; no model is trained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import artkit.engine.hooks.checkpoints as checkpoints
+from artkit.engine.budget import TimeBudget
+from artkit.engine.config import TrainConfig
+from artkit.engine.distributed import SINGLE
+from artkit.engine.hooks import EpochEnd, Hook, Step, default_hooks
+from artkit.engine.hooks.budget import TimeBudgetHook
+from artkit.engine.hooks.checkpoints import CheckpointHook, SaveEveryHook
+from artkit.engine.hooks.health import LearningCheckHook
+from artkit.engine.hooks.reporting import ReporterHook, ResultsCsvHook
+from artkit.engine.hooks.stopping import EarlyStoppingHook
+from artkit.engine.stopping import EarlyStopping
+from artkit.engine.validation import Validation
+from artkit.reporting import Reporter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.calls.append(("epoch_start", epoch, epochs, steps))
+
+    def step(self, step: int, loss: float, lr: float, images_per_s: float) -> None:
+        self.calls.append(("step", step))
+
+    def epoch_end(self, row, improved: bool) -> None:
+        self.calls.append(("epoch_end", row["epoch"], improved))
+
+    def message(self, text: str) -> None:
+        self.calls.append(("message", text))
+
+    def warning(self, text: str) -> None:
+        self.calls.append(("warning", text))
+
+
+class FakeLoop:
+    """What a hook sees of :class:`artkit.engine.trainer.TrainLoop`: the session, the reporter, replan and stop."""
+
+    def __init__(self, tmp_path: Path, **cfg) -> None:
+        self.s = SimpleNamespace(
+            cfg=TrainConfig(data="data", **cfg),
+            run_dir=tmp_path,
+            dist=SINGLE,
+            rows=[],
+            stopper=EarlyStopping(mode="max", patience=cfg.get("patience", 2)),
+            data=SimpleNamespace(has_val=True, classes=["a", "b", "c"]),
+            loaders=SimpleNamespace(train=[None] * 100, train_size=800, val_size=0, img_size=64),
+            parts=SimpleNamespace(ema=None),
+            state=SimpleNamespace(epoch=0, num_updates=0),
+        )
+        self.reporter = Recorder()
+        self.plans: list[tuple] = []
+        self.stop_reason = None
+        self.warning = None
+
+    def replan(self, epochs: int, num_updates: int | None = None, stop_step: int | None = None) -> None:
+        self.plans.append((epochs, stop_step))
+        self.s.cfg.epochs = epochs
+
+    def stop(self, reason: str) -> None:
+        self.stop_reason = reason
+
+
+def _val(f1: float, predictions: list[int] | None = None, finite: bool = True) -> Validation:
+    predictions = predictions if predictions is not None else [0, 1, 2] * 10
+    logits = np.eye(3)[predictions]
+    targets = np.array([0, 1, 2] * 10)
+    return Validation(metrics={"val_macro_f1": f1}, logits=logits, targets=targets, finite=finite)
+
+
+def _end(epoch: int, f1: float, **kw) -> EpochEnd:
+    return EpochEnd(epoch=epoch, row={"epoch": epoch, "val_macro_f1": f1}, val=_val(f1, **kw))
+
+
+def _step(step: int, epoch: int = 0, at_update: bool = True, steps: int = 100) -> Step:
+    return Step(
+        epoch=epoch,
+        step=step,
+        steps=steps,
+        loss=1.0,
+        lr=1e-3,
+        images_per_s=10.0,
+        images=8 * step,
+        num_updates=step,
+        at_update=at_update,
+    )
+
+
+def test_early_stopping_marks_the_best_and_stops_after_patience(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path, patience=2), EarlyStoppingHook()
+    improved = []
+    for epoch, f1 in enumerate([0.5, 0.6, 0.55, 0.58], start=1):
+        end = _end(epoch, f1)
+        hook.on_epoch_end(loop, end)
+        improved.append(end.improved)
+    assert improved == [True, True, False, False]
+    assert loop.stop_reason == "early stop: val_macro_f1 has not improved for 2 epochs"
+
+
+def test_a_non_finite_epoch_is_never_best(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path), EarlyStoppingHook()
+    end = _end(1, 0.9, finite=False)
+    hook.on_epoch_end(loop, end)
+    assert not end.improved
+
+
+def test_results_csv_holds_every_row(tmp_path: Path):
+    loop = FakeLoop(tmp_path)
+    loop.s.rows = [{"epoch": 1, "val_macro_f1": 0.5}, {"epoch": 2, "val_macro_f1": 0.6}]
+    ResultsCsvHook().on_epoch_end(loop, _end(2, 0.6))
+    assert pd.read_csv(tmp_path / "results.csv")["val_macro_f1"].tolist() == [0.5, 0.6]
+
+
+def test_the_reporter_hook_forwards_each_point(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path, epochs=4), ReporterHook()
+    hook.on_epoch_start(loop, 0)
+    assert hook.on_step(loop, _step(1)) is False
+    end = _end(1, 0.5)
+    end.improved = True
+    hook.on_epoch_end(loop, end)
+    assert loop.reporter.calls == [("epoch_start", 1, 4, 100), ("step", 1), ("epoch_end", 1, True)]
+
+
+def test_the_learning_check_warns_once_when_one_class_takes_everything(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path, epochs=10), LearningCheckHook()
+    for epoch in (1, 2, 3, 4):
+        hook.on_epoch_end(loop, _end(epoch, 0.17, predictions=[0] * 30))
+    warnings = [c for c in loop.reporter.calls if c[0] == "warning"]
+    assert len(warnings) == 1 and warnings[0][1].startswith("epoch 3: ") and loop.warning
+    hook.on_epoch_end(loop, _end(5, 1.0))
+    assert loop.warning is None  # it learned after all: the summary says nothing
+
+
+def test_checkpoints_write_best_then_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    loop, written = FakeLoop(tmp_path), []
+    loop.s.saver = SimpleNamespace(save_best=lambda weights, metrics, epoch: written.append(("best", epoch)))
+    loop.s.parts.eval_model = lambda: SimpleNamespace(state_dict=dict)
+    loop.s.data.val_rows = pd.DataFrame({"id": [f"r{i}" for i in range(30)]})
+    monkeypatch.setattr(checkpoints, "save_val_predictions", lambda *a: written.append(("val", None)))
+    monkeypatch.setattr(
+        checkpoints, "save_last", lambda loop, row, epoch, updates, within=None: written.append(("last", epoch))
+    )
+    end = _end(1, 0.5)
+    end.improved = True
+    CheckpointHook().on_epoch_end(loop, end)
+    CheckpointHook().on_epoch_end(loop, _end(2, 0.4))
+    assert written == [("best", 1), ("val", None), ("last", 1), ("last", 2)]
+
+
+def test_save_every_writes_last_within_epochs_at_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clock, saved = FakeClock(), []
+    monkeypatch.setattr(checkpoints, "save_last", lambda loop, row, epoch, updates, within=None: saved.append(within))
+    loop, hook = FakeLoop(tmp_path), SaveEveryHook(seconds=600, clock=clock)
+    hook.on_start(loop)
+    clock.advance(599)
+    hook.on_step(loop, _step(10))
+    clock.advance(2)
+    hook.on_step(loop, _step(11, at_update=False))  # mid-accumulation: the gradients would be lost
+    assert saved == []
+    hook.on_step(loop, _step(12))
+    assert saved == [{"step": 12, "loss_sum": 1.0 * 96, "images": 96}]
+    clock.advance(300)
+    hook.on_step(loop, _step(13))
+    clock.advance(300)
+    hook.on_step(loop, _step(100, steps=100))  # the epoch's last step: its own last.pt follows at once
+    assert len(saved) == 1
+
+
+def test_the_budget_hook_plans_after_the_probe_and_replans_after_each_epoch(tmp_path: Path):
+    clock = FakeClock()
+    loop = FakeLoop(tmp_path, time="1000s", epochs=1)
+    hook = TimeBudgetHook(TimeBudget(seconds=1000, clock=clock))
+    hook.on_start(loop)
+    hook.on_epoch_start(loop, 0)
+    for step in range(1, 11):
+        clock.advance(1.0)  # 100 steps of 1 s: an epoch takes 100 s
+        assert hook.on_step(loop, _step(step)) is False
+    planned = loop.s.cfg.epochs
+    assert loop.plans[0][0] == planned == 9 and "9 epoch(s) fit in the budget" in loop.reporter.calls[-1][1]
+    clock.advance(90)
+    hook.on_epoch_end(loop, _end(1, 0.5))
+    hook.on_epoch_start(loop, 1)
+    clock.advance(300)  # three times slower: the plan shrinks at once, and says why
+    hook.on_epoch_end(loop, _end(2, 0.5))
+    assert loop.s.cfg.epochs < planned
+    assert "more than the 100 s planned" in loop.reporter.calls[-1][1]
+
+
+def test_a_budget_that_not_even_one_epoch_fits_ends_within_it(tmp_path: Path):
+    clock = FakeClock()
+    loop = FakeLoop(tmp_path, time="50s", epochs=1)
+    hook = TimeBudgetHook(TimeBudget(seconds=50, clock=clock))
+    hook.on_start(loop)
+    hook.on_epoch_start(loop, 0)
+    stops = []
+    for step in range(1, 101):
+        clock.advance(1.0)
+        stops.append(hook.on_step(loop, _step(step)))
+    first_stop = stops.index(True) + 1
+    assert loop.plans[0][1] == first_stop < 50  # the schedule was planned to end at that step
+
+
+def test_default_hooks_follow_the_options():
+    names = [type(h).__name__ for h in default_hooks(TrainConfig(data="d"))]
+    assert names == ["EarlyStoppingHook", "ResultsCsvHook", "CheckpointHook", "ReporterHook", "LearningCheckHook"]
+    timed = [type(h).__name__ for h in default_hooks(TrainConfig(data="d", time="1m", save_every="10m"))]
+    assert timed[-2:] == ["SaveEveryHook", "TimeBudgetHook"]  # the budget last: it times what the others do
+    assert all(isinstance(h, Hook) for h in default_hooks(TrainConfig(data="d")))
