@@ -13,7 +13,9 @@ holdout is seen in training.
 
 ``--src DIR`` runs the artkit package found in DIR/src (a snapshot of the code, e.g. a git worktree), so the
 benchmark can run while the working tree changes. Results accumulate in ``OUT/results.json`` (rows already
-there are skipped; ``--redo`` runs them again) and are printed as a Markdown table.
+there are skipped; ``--redo`` runs them again) and are printed as a Markdown table; each finished row is also
+appended to ``--results`` (default ``bench/results/ablation_2ep.csv`` or ``ablation_30m.csv``, by budget), the
+CSV the tables of docs/benchmarks.md are generated from.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"  # the CSVs the tables of docs/benchmarks.md come from
 
 # v0.1's defaults, pinned before every row but "defaults" and the "d_" rows so that the rows mean the same
 # with any artkit version (a row's own options come later and win)
@@ -269,6 +275,9 @@ def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
     res["epochs"] = len(results) - 1
     header = results[0].split(",")
     res["epoch_s"] = sum(float(line.split(",")[header.index("seconds")]) for line in results[1:])
+    res["images_per_s"] = statistics.median(
+        float(line.split(",")[header.index("images_per_s")]) for line in results[1:]
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     res["val_macro_f1"] = summary["best_metrics"].get("val_macro_f1")
     for label, csv, tta in EVALS:
@@ -307,6 +316,33 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def budget_name(budget: str) -> str:
+    """'e2' -> '2ep', '30m' -> '30m': the suffix of the budget's results CSV."""
+    return f"{budget[1:]}ep" if budget.startswith("e") else budget
+
+
+def csv_row(res: dict, args) -> dict:
+    """The columns of bench/results/ablation_*.csv for one finished row (scores as the docs print them)."""
+    command = f"python bench/ablation.py {args.split} --weights {args.weights} --rows {res['row']}"
+    command += f" --seeds {res['seed']} --budget {args.budget}" + (f" --src {args.src}" if args.src else "")
+    budget = f"{args.budget[1:]} epochs" if args.budget.startswith("e") else args.budget  # as the docs say it
+    scores = {k: f"{res[k]:.3f}" for k in ("crops_macro_f1", "crops_hflip_macro_f1", "full_macro_f1")}
+    val = res["val_macro_f1"]
+    return {
+        "command": command,
+        "host": platform.node(),  # machines of one CPU model differ in speed: each is compared with its own defaults
+        "row": res["row"],
+        "change": res["what"],
+        "seed": res["seed"],
+        "budget": budget,
+        **scores,
+        "val_macro_f1": "" if val is None else f"{val:.3f}",
+        "epochs": res["epochs"],
+        "seconds": f"{res['train_s']:.0f}",
+        "images_per_s": f"{res['images_per_s']:.1f}",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("split", type=Path)
@@ -320,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redo", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the rows' best.pt and last.pt")
     p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json (rows of --budget)")
+    p.add_argument("--results", type=Path, help="CSV each row is appended to (default: bench/results/ablation_*.csv)")
     args = p.parse_args(argv)
+    args.results = args.results or RESULTS / f"ablation_{budget_name(args.budget)}.csv"
+    from results import append_row  # bench/results.py, beside this script
+
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "results.json"
     results: list[dict] = json.loads(store.read_text()) if store.exists() else []
@@ -340,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             res = run_row(row, seed, args, env)
             results = [r for r in results if (r["row"], r["seed"], r["budget"]) != key] + [res]
             store.write_text(json.dumps(results, indent=1))
+            append_row(args.results, **csv_row(res, args))
             print(
                 f"  crops {res['crops_macro_f1']:.3f}  hflip {res['crops_hflip_macro_f1']:.3f}  "
                 f"full {res['full_macro_f1']:.3f}  train {res['train_s']:.0f}s",

@@ -6,13 +6,15 @@ For each model: a bare train step (forward + backward + AdamW) and a no-grad for
 random batch, in contiguous (NCHW, the reference) and channels_last (NHWC) memory format. The two
 formats alternate within each of ``--rounds`` rounds, so a load spike on a shared machine hits both;
 the figure reported is each format's best round. Random init (``pretrained=False``): speed does not
-depend on the weights.
+depend on the weights. Each model's two measurements are also appended as rows to ``--results`` (default
+bench/results/channels_last.csv).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -49,8 +51,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results" / "channels_last.csv")
     args = ap.parse_args()
     import timm
+    from results import append_row, invocation  # bench/results.py, beside this script
 
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.img_size} px")
@@ -74,6 +78,19 @@ def main() -> None:
             f"| {name} | {t0:.1f} | {t1:.1f} | **{t1 / t0:.2f}x** | {f0:.1f} | {f1:.1f} | **{f1 / f0:.2f}x** |",
             flush=True,
         )
+        note = f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.img_size} px, random init"
+        for measure, before, after in (("train step", t0, t1), ("forward", f0, f1)):
+            append_row(
+                args.results,
+                invocation(),
+                model=name,
+                measure=measure,
+                contiguous=f"{before:.1f}",
+                channels_last=f"{after:.1f}",
+                unit="img/s",
+                speedup=f"{after / before:.2f}",
+                note=f"{note}; best of {args.rounds} interleaved rounds",
+            )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 SPLIT is the folder of ``bench/make_crop_split.py``; the first ``--rows`` training paintings (stratified order of
 train.csv) train ``tf_efficientnet_lite0`` at 128 px for ``--epochs``, once as a single process and once with
 ``--devices`` (interleaved in that order, same command otherwise). Prints images/s per run (from results.csv:
-the epochs' own seconds, all ranks together), the speed-up and the scaling efficiency (speed-up / processes).
+the epochs' own seconds, all ranks together), the speed-up and the scaling efficiency (speed-up / processes),
+writes them to OUT/results.json and appends them as one row to ``--results`` (default
+bench/results/distributed.csv).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", default="cpu:2")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("bench/_work/distributed"))
+    p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results" / "distributed.csv")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     train = pd.read_csv(args.split / "train.csv", dtype=str)
@@ -92,6 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     results["speedup"], results["efficiency"] = round(speedup, 3), round(speedup / n_proc, 3)
     print(f"speed-up {speedup:.2f}x, scaling efficiency {speedup / n_proc:.0%}")
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    from results import append_row, invocation  # bench/results.py, beside this script
+
+    append_row(
+        args.results,
+        invocation(),
+        rows=args.rows,
+        epochs=args.epochs,
+        devices=args.devices,
+        single_images_per_s=one["images_per_s"],
+        multi_images_per_s=many["images_per_s"],
+        speedup=f"{speedup:.2f}",
+        efficiency_pct=f"{speedup / n_proc * 100:.0f}",
+        single_wall_s=one["wall_s"],
+        multi_wall_s=many["wall_s"],
+    )
     return 0
 
 

@@ -5,7 +5,8 @@ against ``artkit predict`` over the same images in the same invocation, plus scr
 
 RUN_DIR is a finished ``artkit train`` run (best.pt, split.csv). The reference, ``predict``, does the same
 forward passes (same TTA) and writes only a CSV, so ``eval / predict`` is what the scoring, plots, top-loss
-Grad-CAM panels and feature map cost on top. Screenshots need Chromium (``--shots``).
+Grad-CAM panels and feature map cost on top. Screenshots need Chromium (``--shots``). The three timings are
+also appended as rows to ``--results`` (default bench/results/explain.csv).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--explain", type=int, default=50, help="how many validation images to explain")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--shots", type=Path, help="folder for report-top.png and report-top-losses.png")
+    p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results" / "explain.csv")
     args = p.parse_args(argv)
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1")
     work = Path(tempfile.mkdtemp(prefix="bench_explain_"))
@@ -62,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"eval with report.html: {eval_s:.1f} s = {eval_s / predict_s:.2f}x predict")
     per_image = explain_s / min(n, args.explain) / (predict_s / n)
     print(f"explain: {explain_s:.1f} s = {per_image:.1f}x predict's time per image (start-up included)")
+    from results import append_row, invocation  # bench/results.py, beside this script
+
+    for step, images, seconds, ratio in (
+        ("artkit predict (reference)", n, predict_s, "1.00x"),
+        ("artkit eval (with report.html)", n, eval_s, f"{eval_s / predict_s:.2f}x"),
+        ("artkit explain (start-up included)", min(n, args.explain), explain_s, f"{per_image:.1f}x per image"),
+    ):
+        append_row(args.results, invocation(), step=step, images=images, seconds=f"{seconds:.1f}", vs_predict=ratio)
     if args.shots:
         args.shots.mkdir(parents=True, exist_ok=True)
         page = work / "eval" / "report.html"

@@ -18,7 +18,8 @@ Steps (outputs under --work, which is git-ignored):
 4. ``artkit train`` (subprocess) for each variant, then ``artkit eval best.pt --csv
    holdout_crops.csv`` without and with ``--tta hflip``.
 
-Prints a results table and writes it to ``<work>/results_paintings.json``.
+Prints a results table and writes it to ``<work>/results_paintings.json``; each linear probe and each variant is
+also appended as a row to ``--results`` (default bench/results/train_paintings.csv).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_eda_clean import cpu_model  # noqa: E402
+from results import append_row, invocation  # noqa: E402
 
 
 # name -> options added to the common ones (see common_train_args)
@@ -395,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         help="quarter crops per training painting for the second linear probe (0: skip it)",
     )
     ap.add_argument("--skip-reference", action="store_true", help="skip the bare train-step speed reference")
+    ap.add_argument("--results", type=Path, default=HERE / "results" / "train_paintings.csv")
     args = ap.parse_args(argv)
 
     work = Path(args.work).resolve()
@@ -428,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         results[key]["total_s"] = time.perf_counter() - t
         print(json.dumps(results[key], indent=1), flush=True)
         results_path.write_text(json.dumps(results, indent=1))
+        append_probes(args.results, results[key], args.model)
     if not args.skip_train:
         results.setdefault("artkit", {})
         for name in [v for v in args.variants.split(",") if v]:
@@ -446,8 +450,43 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(results["artkit"][name], indent=1), flush=True)
             results_path.write_text(json.dumps(results, indent=1))
+            append_variant(args.results, results["artkit"][name], args.epochs)
     print_table(results)
     return 0
+
+
+def append_probes(path: Path, baseline: dict, model: str) -> None:
+    """The linear probes of one baseline as rows of the results CSV."""
+    probes = [("linear probe, fit on full paintings", baseline)]
+    if "crop_probe" in baseline:
+        c = baseline["crop_probe"]
+        probes.append((f"linear probe, fit on {c['crops_per_painting']} quarter crops per painting", c))
+    for method, probe in probes:
+        append_row(
+            path,
+            invocation(),
+            method=f"{method} (C={probe['C']})",
+            variant="baseline",
+            model=model,
+            crops_macro_f1=f"{probe['crops_macro_f1']:.3f}",
+            full_macro_f1=f"{probe['full_macro_f1']:.3f}",
+        )
+
+
+def append_variant(path: Path, run: dict, epochs: int) -> None:
+    """One ``artkit train`` variant and its three evaluations as a row of the results CSV."""
+    append_row(
+        path,
+        invocation(),
+        method="artkit fine-tune",
+        variant=run["name"],
+        model=run["model"],
+        budget=f"{epochs} epochs",
+        **{f"{k}_macro_f1": f"{run[f'{k}_macro_f1']:.3f}" for k in ("crops", "crops_hflip", "full")},
+        epochs=len(run["epoch_seconds"]),
+        seconds=f"{run['train_wall_s']:.0f}",
+        note=f"{run['mean_images_per_s']:.1f} images/s; {run['train_command']}",
+    )
 
 
 def print_table(results: dict) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from artkit.configs import option
-from artkit.reporting import Reporter
+from artkit.options import option
+from artkit.progress import Reporter
 
 
 @dataclass(kw_only=True)

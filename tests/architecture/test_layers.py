@@ -1,5 +1,5 @@
 """The architecture as a test: no import cycles among artkit's modules, and imports only go down the layers
-cli -> demo -> predict/qa -> engine/report -> data/models -> base (errors, io, configs, ...).
+cli -> demo -> predict/qa -> engine/render -> data/models -> base (errors, io, configs, ...).
 
 Every import counts, also those inside functions (they run as soon as the function does).
 """
@@ -16,7 +16,7 @@ LAYERS = {
     "data": 1,
     "models": 1,
     "engine": 2,
-    "report": 2,
+    "render": 2,
     "predict": 3,
     "qa": 3,
     "demo": 4,

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from helpers import artkit
 
 
+@pytest.mark.slow
 def test_demo_writes_data_run_and_a_scored_submission(tmp_path: Path):
     out = tmp_path / "demo"
     r = artkit("demo", "--out", out, "--epochs", "1", "--img-size", "32", "--workers", "0")

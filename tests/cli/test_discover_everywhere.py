@@ -20,6 +20,7 @@ def no_test_csv(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_every_command_finds_the_test_folder(no_test_csv: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
     data = no_test_csv

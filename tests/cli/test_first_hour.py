@@ -27,6 +27,7 @@ def test_version():
     assert r.output.strip() == f"artkit {__version__}"
 
 
+@pytest.mark.slow
 def test_models_match_the_way_people_type_and_skip_timm_once_cached(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
     r = artkit("models", "effnet")
@@ -47,6 +48,7 @@ def test_models_match_the_way_people_type_and_skip_timm_once_cached(tmp_path: Pa
     assert int(out[0]) > 10 and out[1] == "False"  # answered from the cache, without importing timm
 
 
+@pytest.mark.slow
 def test_a_failed_start_leaves_no_run_folder(dacon: Path, tmp_path: Path):
     r = artkit("train", dacon, "--model", "resnet10t", "--epochs", "1", "--out", tmp_path / "runs", ok=False)
     assert r.exit_code == 2 and "pretrained weights for 'resnet10t'" in r.output
@@ -77,11 +79,18 @@ def test_offline_pretrained_fails_in_seconds_with_the_way_out(monkeypatch):
 
 
 def test_ensemble_and_predict_say_they_need_the_test_images(dacon: Path, tmp_path: Path, monkeypatch):
-    artkit("train", dacon, *TINY, "--epochs", "1", "--out", tmp_path / "runs")
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(dacon, moved)
+    artkit("train", moved, *TINY, "--epochs", "1", "--out", tmp_path / "runs")
     best = tmp_path / "runs" / "train" / "best.pt"
     monkeypatch.chdir(tmp_path / "runs")  # no data/ here
-    r = artkit("ensemble", best, "-o", "submission.csv", ok=False)
+    r = artkit("predict", best, "-o", "submission.csv", ok=False)
     assert r.exit_code == 2 and "predicting needs the test images" in " ".join(r.output.split())
+    shutil.rmtree(moved)  # the folder the checkpoint names is gone: ensemble asks for one
+    r = artkit("ensemble", best, "-o", "submission.csv", ok=False)
+    assert r.exit_code == 2 and "pass the dataset folder with --data DIR" in " ".join(r.output.split())
     (dacon / "test" / "TEST_00002.jpg").write_bytes(b"not an image")
     r = artkit("predict", best, dacon, "-o", "s.csv", "--workers", "0", ok=False)
     assert r.exit_code == 2 and "TEST_00002.jpg" in r.output and "--skip-bad" not in r.output
@@ -111,6 +120,7 @@ def _local_pretrained(monkeypatch) -> None:
     monkeypatch.setattr(factory, "check_pretrained_available", lambda name: None)
 
 
+@pytest.mark.slow
 def test_weights_save_show_and_train_offline(dacon: Path, tmp_path: Path, monkeypatch):
     _local_pretrained(monkeypatch)
     out = tmp_path / "w" / "r10.pt"
@@ -144,6 +154,7 @@ def test_weights_save_show_and_train_offline(dacon: Path, tmp_path: Path, monkey
     assert "converted from plain.pt" in artkit("weights", "show", tmp_path / "conv.pt").output
 
 
+@pytest.mark.slow
 def test_eval_shows_the_worst_classes_and_all_on_request(tmp_path: Path):
     import numpy as np
 
@@ -169,6 +180,7 @@ def _csv_of(tmp_path: Path) -> Path:
     return tmp_path / "t.csv"
 
 
+@pytest.mark.slow
 def test_runs_compares_every_run(dacon: Path, tmp_path: Path):
     out = tmp_path / "runs"
     artkit("train", dacon, *TINY, "--epochs", "1", "--out", out, "--name", "a")
@@ -182,8 +194,26 @@ def test_runs_compares_every_run(dacon: Path, tmp_path: Path):
     assert table.loc["kf", "score_kind"] == "CV macro-F1" and table.loc["kf", "epochs"] == "2/2 folds"
     assert table.loc["b", "status"] == "interrupted" and "lr=0.002" in table.loc["b", "differs"]
     assert "folds=2" in table.loc["kf", "differs"] and "lr=0.01" in table.loc["a", "differs"]
+    # the k-fold parent keeps aug=auto, its folds and the single runs the value it resolved to: no difference
+    assert not any("aug=" in d or "sampler=" in d or "None" in d for d in table["differs"].fillna(""))
+    assert "test_efficientnet" in r.output and "size" in r.output  # model names whole; the size column
 
 
+@pytest.mark.slow
+def test_runs_shows_which_data_a_run_trained_on(dacon: Path, tmp_path: Path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(dacon, other)
+    out = tmp_path / "runs"
+    artkit("train", dacon, *TINY, "--epochs", "1", "--out", out, "--name", "a")
+    artkit("train", other, *TINY, "--epochs", "1", "--out", out, "--name", "b")
+    artkit("runs", out, "--csv", tmp_path / "runs.csv")
+    table = pd.read_csv(tmp_path / "runs.csv").set_index("name")
+    assert f"data={other}" in table.loc["b", "differs"] and f"data={dacon}" in table.loc["a", "differs"]
+
+
+@pytest.mark.slow
 def test_loggers_write_to_tensorboard_and_mlflow(dacon: Path, tmp_path: Path, monkeypatch):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")

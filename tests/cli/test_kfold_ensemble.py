@@ -25,6 +25,7 @@ def kfold_run(tmp_path_factory):
     return data, root / "runs" / "kf"
 
 
+@pytest.mark.slow
 def test_kfold_writes_three_runs_and_oof_covering_every_row_once(kfold_run):
     data, run = kfold_run
     for i in range(3):
@@ -39,6 +40,7 @@ def test_kfold_writes_three_runs_and_oof_covering_every_row_once(kfold_run):
     assert len(cv["folds"]) == 3 and 0 <= cv["cv_macro_f1_mean"] <= 1 and cv["rows"] == len(train)
 
 
+@pytest.mark.slow
 def test_fold_ensemble_and_equivalences(kfold_run, tmp_path: Path):
     data, run = kfold_run
     ckpts = [run / f"fold{i}" / "best.pt" for i in range(3)]
@@ -139,6 +141,7 @@ def test_tta_views_in_predict_and_ensemble(kfold_run, tmp_path: Path):
     assert r.exit_code == 2 and "rotate" in r.output
 
 
+@pytest.mark.slow
 def test_labelled_csv_scores_members_and_fit_weights(kfold_run, tmp_path: Path):
     data, run = kfold_run
     labelled = data / "holdout.csv"
@@ -167,8 +170,9 @@ def test_labelled_csv_scores_members_and_fit_weights(kfold_run, tmp_path: Path):
     assert r.exit_code == 2 and "k-fold run" in r.output
 
 
+@pytest.mark.slow
 def test_interrupted_kfold_resumes_keeping_finished_folds(tmp_path: Path, monkeypatch):
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
 
     from helpers import make_dacon
 
@@ -211,3 +215,21 @@ def test_clean_consumes_the_kfold_oof(kfold_run, tmp_path: Path, monkeypatch):
     issues = pd.read_csv(tmp_path / "clean" / "issues.csv")
     assert set(issues.columns) >= {"id", "file", "issue", "detail", "action"}
     assert (tmp_path / "clean" / "train_clean.csv").is_file()
+
+
+@pytest.mark.slow
+def test_ensemble_with_no_data_flag_uses_the_members_data_folder(kfold_run, tmp_path: Path, monkeypatch):
+    """The mission's command as written: `artkit ensemble ckpts/*.pt -o submission.csv`, nothing else."""
+    data, run = kfold_run
+    monkeypatch.chdir(tmp_path)  # no ./data here: the old default would fail with "data folder not found: data"
+    ckpts = [run / f"fold{i}" / "best.pt" for i in range(3)]
+    r = artkit("ensemble", *ckpts, "-o", "submission.csv")
+    assert f"test set: {data}" in " ".join(r.output.split())
+    sub = pd.read_csv(tmp_path / "submission.csv", dtype=str)
+    artkit("ensemble", *ckpts, "--data", data, "-o", "explicit.csv")
+    assert sub.equals(pd.read_csv(tmp_path / "explicit.csv", dtype=str))  # the same as naming the folder
+    assert sub["id"].tolist() == pd.read_csv(data / "sample_submission.csv", dtype=str).iloc[:, 0].tolist()
+    artkit("ensemble", run, "-o", "kfold.csv")  # a k-fold run folder names its data in config.yaml
+    npz = tmp_path / "explicit.npz"
+    r = artkit("ensemble", npz, npz, "-o", "logits.csv", ok=False)  # logits files name no data folder
+    assert r.exit_code == 2 and "pass the dataset folder with --data DIR" in " ".join(r.output.split())

@@ -13,6 +13,7 @@ import torch
 from helpers import TINY, artkit
 
 
+@pytest.mark.slow
 def test_train_eval_predict_end_to_end(dacon: Path, tmp_path: Path):
     out = tmp_path / "runs"
     r = artkit("train", "--data", dacon, *TINY, "--epochs", "2", "--out", out, "--aug", "crop")
@@ -51,6 +52,7 @@ def test_train_eval_predict_end_to_end(dacon: Path, tmp_path: Path):
         assert [z["classes"][i] for i in z["logits"].argmax(1)] == written["artist"].tolist()
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "runs"
     common = [
@@ -76,7 +78,7 @@ def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp
     cols = ["train_loss", "val_loss", "val_acc", "val_macro_f1", "lr"]
     pd.testing.assert_frame_equal(full[cols], again[cols])
 
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
 
     original = RichReporter.epoch_end
 
@@ -98,12 +100,13 @@ def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_freeze_epochs_train_only_the_classifier_then_everything(dacon: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "runs"
     artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", out, "--name", "start")
     start = torch.load(out / "start" / "best.pt", weights_only=True)["state_dict"]
 
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
 
     original = RichReporter.epoch_end
 
@@ -142,6 +145,7 @@ def test_freeze_epochs_train_only_the_classifier_then_everything(dacon: Path, tm
     assert r.exit_code == 2 and "--freeze-epochs" in r.output
 
 
+@pytest.mark.slow
 def test_resume_can_extend_epochs_but_not_change_the_recipe(dacon: Path, tmp_path: Path):
     out = tmp_path / "runs"
     artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", out)
@@ -234,6 +238,7 @@ def test_folder_layout_trains_and_predicts(folders: Path, tmp_path: Path):
     assert pd.read_csv(tmp_path / "s.csv")["id"].tolist() == ["t0", "t1", "t2", "t3"]
 
 
+@pytest.mark.slow
 def test_weights_file_starts_a_run_with_another_class_count(folders: Path, dacon: Path, tmp_path: Path):
     artkit("train", "--data", folders, *TINY, "--epochs", "1", "--out", tmp_path, "--name", "two")
     two = tmp_path / "two" / "best.pt"  # 2 classes; the next run has 3
@@ -256,6 +261,7 @@ def test_help_is_fast_and_imports_no_torch():
     assert r.returncode == 0 and "train" in r.stdout
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dacon: Path, tmp_path: Path, monkeypatch):
     import artkit.engine.session as session
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from artkit.data.layout import class_names, discover
-from artkit.data.spec import Columns
+from artkit.data.options import Columns
 from artkit.errors import ArtkitError
 
 from helpers import CLASSES

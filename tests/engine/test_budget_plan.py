@@ -132,6 +132,7 @@ def test_a_last_epoch_that_slows_down_stops_within_itself():
     assert planner.stop_within(20, 80.0) == 20 + int(planner.budget.left() // 4.0)
 
 
+@pytest.mark.slow
 def test_a_train_run_whose_epoch_does_not_fit_stops_within_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import time
 

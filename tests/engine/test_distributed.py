@@ -113,6 +113,7 @@ def test_rank_batches_split_the_single_process_order_exactly(world: int, sampler
     assert sum((Counter(k for b in batches for k in b) for batches in ranks), Counter()) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["none", "balanced", "sqrt"])
 def test_torchrun_two_processes_one_run(sampler: str, tmp_path: Path):
     data = make_dacon(tmp_path / "data")
@@ -135,6 +136,7 @@ def test_torchrun_two_processes_one_run(sampler: str, tmp_path: Path):
         assert torch.load(run / name, weights_only=True)["classes"]
 
 
+@pytest.mark.slow
 def test_resume_a_distributed_run(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     out = tmp_path / "runs"
@@ -151,6 +153,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_on_one_machine(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     port = _free_port()
@@ -187,6 +190,7 @@ def test_two_nodes_on_one_machine(tmp_path: Path):
     assert (tmp_path / "runs" / "train" / "best.pt").is_file()
 
 
+@pytest.mark.slow
 def test_artkit_launches_cpu_processes_and_fans_folds_out(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     base = [sys.executable, "-m", "artkit", "train", str(data), *TINY_ARGS[:-2], "--epochs", "1"]
@@ -216,6 +220,7 @@ def test_artkit_launches_cpu_processes_and_fans_folds_out(tmp_path: Path):
     )
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_stops_the_job_and_leaves_nothing_corrupt(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     out = tmp_path / "runs"
@@ -227,6 +232,7 @@ def test_a_rank_that_dies_stops_the_job_and_leaves_nothing_corrupt(tmp_path: Pat
     assert torchrun(tmp_path, ["train", "--resume", str(run)]).returncode == 0
 
 
+@pytest.mark.slow
 def test_bad_setups_are_one_message(tmp_path: Path):
     from helpers import artkit
 

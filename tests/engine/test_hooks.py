@@ -17,11 +17,11 @@ from artkit.engine.hooks import EpochEnd, Hook, Step, default_hooks
 from artkit.engine.hooks.budget import TimeBudgetHook
 from artkit.engine.hooks.checkpoints import CheckpointHook, SaveEveryHook
 from artkit.engine.hooks.health import LearningCheckHook
-from artkit.engine.hooks.reporting import ReporterHook, ResultsCsvHook
+from artkit.engine.hooks.record import ReporterHook, ResultsCsvHook
 from artkit.engine.hooks.stopping import EarlyStoppingHook
 from artkit.engine.stopping import EarlyStopping
 from artkit.engine.validation import Validation
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 
 class FakeClock:

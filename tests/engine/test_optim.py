@@ -1,4 +1,5 @@
-"""The optimiser's companions: an EMA decay fitted to the run's length."""
+"""The optimiser and its companions (engine/optim.py): layer-wise learning rates, the schedule, and an EMA decay
+fitted to the run's length."""
 
 from __future__ import annotations
 
@@ -9,9 +10,56 @@ import pytest
 
 from artkit.engine import optim
 from artkit.engine.config import TrainConfig
-from artkit.engine.optim import ema_decay
+from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay, ema_decay, layer_decay_note
+from artkit.engine.session import validate_config
+from artkit.errors import ArtkitError
+from artkit.models.factory import create_model
 
 from helpers import TINY, artkit, make_dacon
+
+
+def _lr_of(optimizer, model, name):
+    param = dict(model.named_parameters())[name]
+    return next(g["lr"] for g in optimizer.param_groups if any(p is param for p in g["params"]))
+
+
+def test_layer_decay_gives_the_classifier_the_full_lr_and_earlier_layers_less():
+    model = create_model("test_efficientnet", 3)
+    cfg = TrainConfig(lr=1e-3, layer_decay=0.5, warmup_epochs=0, epochs=2)
+    opt = build_optimizer(cfg, model)
+    sched = build_scheduler(cfg, opt, updates_per_epoch=10)
+    sched.step_update(1)
+    head, stem = _lr_of(opt, model, "classifier.weight"), _lr_of(opt, model, "conv_stem.weight")
+    assert head == pytest.approx(max(g["lr"] for g in opt.param_groups))
+    assert stem < head * 0.5  # at least one decay step between stem and classifier
+
+    plain = build_optimizer(TrainConfig(lr=1e-3, layer_decay=1), model)
+    assert len({g["lr"] for g in plain.param_groups}) == 1
+
+
+def test_the_default_layer_decay_leaves_a_model_without_layer_groups_at_one_rate():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    model(torch.zeros(1, 3, 8, 8))
+    cfg = TrainConfig(lr=1e-3)
+    assert cfg.layer_decay == 0.85 and effective_layer_decay(cfg, model) is None
+    assert {g["lr"] for g in build_optimizer(cfg, model).param_groups} == {1e-3}
+    assert "no layer groups" in layer_decay_note(cfg, model)
+
+
+def test_layer_decay_is_off_for_a_model_trained_from_random_weights():
+    model = create_model("test_efficientnet", 3)
+    scratch = TrainConfig(lr=1e-3, pretrained=False)
+    assert len({g["lr"] for g in build_optimizer(scratch, model).param_groups}) == 1
+    assert "random weights" in layer_decay_note(scratch, model)
+    from_file = TrainConfig(lr=1e-3, pretrained=False, weights="w.pt")
+    assert effective_layer_decay(from_file, model) == 0.85 and layer_decay_note(from_file, model) is None
+
+
+def test_layer_decay_out_of_range_is_a_clear_error():
+    with pytest.raises(ArtkitError, match="--layer-decay"):
+        validate_config(TrainConfig(layer_decay=1.5))
 
 
 @pytest.mark.parametrize(
@@ -25,6 +73,7 @@ def test_an_explicit_ema_decay_wins():
     assert ema_decay(TrainConfig(ema_decay=0.95), 3000) == 0.95
 
 
+@pytest.mark.slow
 def test_ema_is_on_by_default_the_run_says_its_decay_and_a_time_budget_refits_it(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(optim, "EMA_DECAY_BOUNDS", (0.0, 1.0))  # tiny runs would all clip to 0.9
     data = make_dacon(tmp_path / "data")

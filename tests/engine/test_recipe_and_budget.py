@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from artkit.configs import load_config
 from artkit.engine import kfold
 from artkit.engine.auto import resolve_auto
 from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.train_command import train
 from artkit.errors import ArtkitError
+from artkit.options import load_config
 
 from helpers import TINY, artkit, make_dacon, painting
 
@@ -58,6 +58,7 @@ def test_the_run_says_what_auto_chose_and_why(tmp_path: Path):
     assert saved.aug == "crop" and saved.chosen["aug"].startswith("crop: test images are crops")
 
 
+@pytest.mark.slow
 def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     budget = 20.0
@@ -72,6 +73,7 @@ def test_time_budget_ends_within_budget_and_its_schedule_ends_at_the_last_step(t
     assert rows["lr"].iloc[-2] > 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("batch_size", "grad_accum"), [(8, 1), (32, 1), (4, 2)])
 def test_a_cut_within_the_last_epoch_leaves_the_schedule_at_its_end(
     tmp_path: Path, monkeypatch, batch_size: int, grad_accum: int
@@ -115,6 +117,7 @@ def test_epochs_of_fewer_than_three_steps_are_still_planned_within_the_epoch(ste
     assert planner.probe_steps() == probe
 
 
+@pytest.mark.slow
 def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     data = make_dacon(tmp_path / "data")
     shares, real_fit_new = [], kfold.fit_new
@@ -129,6 +132,7 @@ def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path, monkeypatch: py
     assert all(f.epochs_run >= 1 for f in result.folds) and (result.run_dir / "oof.csv").is_file()
 
 
+@pytest.mark.slow
 def test_resume_with_a_new_time_budget_continues(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     first = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), epochs=2, **TINY_CFG))
@@ -142,6 +146,7 @@ def test_durations():
         parse_duration("30")
 
 
+@pytest.mark.slow
 def test_eda_recommendation_loads_with_config_and_trains(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
     data = make_dacon(tmp_path / "data", per_class=(12, 3, 4))

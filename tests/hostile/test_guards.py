@@ -198,6 +198,7 @@ def test_submission_warning_when_one_class_takes_most_rows():
     assert submission_warning(["a", "b", "c"] * 4, 3) is None
 
 
+@pytest.mark.slow
 def test_a_run_that_learns_nothing_says_so_everywhere(tmp_path: Path):
     from artkit.models.factory import create_model
 
@@ -297,6 +298,7 @@ def test_weights_that_leave_layers_random_say_which(tmp_path: Path):
     assert f"{len(dropped)} of the model's" in text and "start random (layers: blocks.1" in text, r.output
 
 
+@pytest.mark.slow
 def test_runs_shows_a_live_run_as_running_and_damaged_files_as_damaged(tmp_path: Path):
     import json
     import socket
@@ -334,8 +336,8 @@ _yaml_value = st.recursive(
     )
 )
 def test_a_config_mapping_is_a_valid_config_or_one_artkit_error(mapping):
-    from artkit.configs import typed_mapping
     from artkit.engine.config import TrainConfig
+    from artkit.options import typed_mapping
 
     try:
         values = typed_mapping(TrainConfig, mapping, "x.yaml")

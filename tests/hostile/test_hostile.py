@@ -71,6 +71,7 @@ def test_1_a_diverging_run_never_makes_a_best_checkpoint(tmp_path: Path):
     assert sha256_tree(data) == before
 
 
+@pytest.mark.slow
 def test_1_non_finite_logits_are_refused_by_predict_eval_and_ensemble(trained, tmp_path: Path):
     data, run = trained
     before = sha256_tree(data)
@@ -148,6 +149,7 @@ def test_2_ensemble_weights_must_be_finite(trained, tmp_path: Path):
 # 3 ------------------------------------------------------------------------------------------ label spellings
 
 
+@pytest.mark.slow
 def test_3_labels_with_surrounding_spaces_are_one_class_and_spellings_are_reported(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     train = pd.read_csv(data / "train.csv", dtype=str)
@@ -190,6 +192,7 @@ def test_4_small_classes_are_named_and_too_many_folds_fail_at_once(tmp_path: Pat
 # 5 ------------------------------------------------------------------------------------------ own output folders
 
 
+@pytest.mark.slow
 def test_5_artkit_output_folders_are_never_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "folders"
     for cls, n in (("cat", 5), ("dog", 5)):
@@ -441,6 +444,7 @@ def test_13_an_output_folder_that_cannot_be_written_is_one_line(trained, tmp_pat
     assert sha256_tree(data) == before
 
 
+@pytest.mark.slow
 def test_13_a_full_disk_keeps_last_pt_and_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import errno
 

@@ -145,6 +145,7 @@ def reference(tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
     return data, rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_a_killed_run_resumes_to_the_same_results(moment: str, reference, tmp_path: Path):
     data, expected = reference

@@ -110,6 +110,7 @@ def test_a_special_file_as_an_input_is_refused_and_never_hangs(env, tmp_path: Pa
         assert r.exit_code == 2 and "not a regular file" in text, r.output
 
 
+@pytest.mark.slow
 def test_a_dev_zero_image_among_the_training_images_is_reported_not_read(env, tmp_path: Path):
     paths = _copy_env(env, tmp_path)
     image = next((paths["data"] / "train").glob("*.jpg"))
@@ -191,6 +192,7 @@ def test_a_symlink_to_a_users_file_is_refused_like_the_file(env, tmp_path: Path)
 MARKUP_CLASSES = ["[/]", "Rembrandt [workshop]", "[bold red]x"]
 
 
+@pytest.mark.slow
 def test_markup_in_class_names_prints_as_itself_in_every_command(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     train = pd.read_csv(data / "train.csv", dtype=str)

@@ -16,7 +16,7 @@ import pytest
 
 from artkit.engine.loggers import Reporters
 from artkit.engine.runs import NOTHING_KEPT, kept_note
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 from helpers import TINY, artkit, make_dacon
 
@@ -81,6 +81,7 @@ def _silent_server() -> tuple[socket.socket, int]:
     return server, server.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_training_goes_on_when_mlflow_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     import artkit.engine.loggers as loggers
@@ -139,6 +140,7 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ddp", "folds"])
 def test_sigterm_to_the_devices_parent_stops_every_child(tmp_path: Path, mode: str):

@@ -50,3 +50,21 @@ def test_data_config_comes_from_the_model():
     assert default.img_size == pretrained["input_size"][-1] != 48  # the model's own size when none is given
     assert default.mean == list(pretrained["mean"]) and default.std == list(pretrained["std"])
     assert model_data_config(model, img_size=48).img_size == 48  # an explicit size wins
+
+
+def test_a_typo_suggests_the_nearest_names_first():
+    from artkit.models.catalog import closest_names
+
+    names = [
+        "efficientnet_b0",
+        "efficientnet_b4",
+        "efficientnet_b5",
+        "efficientnet_b6",
+        "efficientnet_b7",
+        "efficientnet_b8",
+        "resnet50",
+        "resnet101",
+    ]
+    assert closest_names("efficientnet_bo", names)[0] == "efficientnet_b0"  # o for 0 is nearer than b8
+    assert closest_names("resnet5O", names) == ["resnet50"]
+    assert closest_names("vit_base", names) == []

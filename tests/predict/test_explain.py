@@ -30,6 +30,7 @@ def patch_dataset(root: Path, per_class: int = 40, seed: int = 0) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_grad_cam_peaks_on_the_evidence(tmp_path: Path):
     from artkit.data.images import load_image
     from artkit.engine.checkpoint import load_checkpoint
@@ -73,6 +74,7 @@ def test_grad_cam_peaks_on_the_evidence(tmp_path: Path):
     assert np.mean([m[inside].mean() for m in maps]) > 2 * np.mean([m[~inside].mean() for m in maps])
 
 
+@pytest.mark.slow
 def test_explain_writes_a_picture_per_image_and_a_gallery(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     artkit("train", data, *TINY, "--epochs", "1", "--out", tmp_path / "runs")
@@ -88,6 +90,22 @@ def test_explain_writes_a_picture_per_image_and_a_gallery(tmp_path: Path):
     assert r.exit_code == 2 and "no layer named 'blocks.99'" in r.output
 
 
+@pytest.mark.slow
+def test_explain_names_each_image_once_and_shows_the_true_label(tmp_path: Path):
+    data = make_dacon(tmp_path / "data")
+    artkit("train", data, *TINY, "--epochs", "1", "--out", tmp_path / "runs")
+    best = tmp_path / "runs" / "train" / "best.pt"
+    test_one = sorted((data / "test").iterdir())[0]
+    artkit("explain", best, test_one, data / "test", "-o", tmp_path / "twice")  # the image, and its folder
+    assert len(list((tmp_path / "twice").glob("*.png"))) == len(list((data / "test").iterdir()))
+    train = pd.read_csv(data / "train.csv", dtype=str).head(3)
+    train["img_path"] = [str(data / p) for p in train["img_path"]]
+    train.to_csv(tmp_path / "labelled.csv", index=False)
+    artkit("explain", best, "--csv", tmp_path / "labelled.csv", "-o", tmp_path / "labelled")
+    gallery = (tmp_path / "labelled" / "explain.html").read_text(encoding="utf-8")
+    assert gallery.count("true: <b>") == 3 and all(f"true: <b>{a}</b>" in gallery for a in train["artist"])
+
+
 def test_explain_works_for_vision_transformers(tmp_path: Path):
     from artkit.predict.explain import Explainer
 
@@ -97,6 +115,7 @@ def test_explain_works_for_vision_transformers(tmp_path: Path):
     assert explainer.cam.layer_name == "blocks.5" and maps.shape == (1, 64, 64) and probs.shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_eval_report_has_every_section_and_loads_in_a_browser(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     artkit("train", data, *TINY, "--epochs", "2", "--out", tmp_path / "runs")
@@ -118,6 +137,7 @@ def test_eval_report_has_every_section_and_loads_in_a_browser(tmp_path: Path):
     assert loaded == total >= 6
 
 
+@pytest.mark.slow
 def test_review_csv_feeds_clean_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
     data = make_dacon(tmp_path / "data")

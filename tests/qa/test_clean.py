@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from artkit.cli import app
 from artkit.data.layout import read_table, table_from_csv
-from artkit.data.spec import Columns
+from artkit.data.options import Columns
 from artkit.qa.clean import run_clean
 from artkit.qa.config import DEFAULT_DROP, ISSUES, CleanConfig
 

@@ -24,6 +24,7 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@pytest.mark.slow
 def test_planted_problems_are_reported(tmp_path: Path):
     root = make_planted(tmp_path / "data")
     r = run_eda(EdaConfig(data=str(root), out=str(tmp_path / "eda"), workers=2, min_count=10))
@@ -58,6 +59,7 @@ def test_planted_problems_are_reported(tmp_path: Path):
     assert "Albrecht Dürer" in page and "truncated" in page
 
 
+@pytest.mark.slow
 def test_clean_data_reports_nothing(tmp_path: Path):
     root = make_clean(tmp_path / "data")
     d = run_eda(EdaConfig(data=str(root), out=str(tmp_path / "eda"), workers=2, min_count=5)).data
@@ -86,6 +88,7 @@ def test_folder_layout_without_test(tmp_path: Path):
     assert any("no test set" in n for n in r.notes)
 
 
+@pytest.mark.slow
 def test_cli_eda_and_second_run_uses_cache(tmp_path: Path):
     root = make_planted(tmp_path / "data")
     out = tmp_path / "eda"
@@ -122,6 +125,7 @@ def test_cli_help_stays_light():
 # ---------------------------------------------------------------- the page in a real browser
 
 
+@pytest.mark.slow
 def test_report_html_loads_every_picture_in_a_browser(tmp_path: Path):
     root = make_planted(tmp_path / "data")
     r = run_eda(EdaConfig(data=str(root), out=str(tmp_path / "eda"), workers=2))

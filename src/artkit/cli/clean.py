@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, scan_progress, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.qa.config import CleanConfig
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.demo import DemoConfig
 
 
 @config_command(app, "demo", DemoConfig)
 def demo_command(cfg: DemoConfig, explicit: set[str]) -> None:
     """Write a synthetic painter dataset, then train → eval → predict on it and show where everything went."""
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.demo import run_demo
 
     with RichReporter() as reporter:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from artkit.cli.options import options_markdown
+from artkit.cli.commands import options_markdown
 
 
 def options_doc() -> str:
     """docs/options.md: every command's options, generated from the config dataclasses the commands register."""
     import artkit.cli  # noqa: F401 - registers every command
-    from artkit.cli.options import COMMANDS
+    from artkit.cli.commands import COMMANDS
 
     head = (
         "# Options\n\nEvery option of every command, with its default and meaning. This page is generated from the "

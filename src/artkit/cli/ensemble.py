@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from artkit.cli.app import app, console, order_note, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.predict.config import EnsembleConfig
 
 
@@ -19,7 +19,7 @@ def ensemble_command(cfg: EnsembleConfig, explicit: set[str]) -> None:
     """Average members (one model in memory at a time) and write the submission and its logits."""
     from rich.table import Table
 
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.predict.ensemble import run_ensemble
 
     with RichReporter() as reporter:

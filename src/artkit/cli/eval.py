@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.predict.config import EvalConfig
 
 WORST = 10  # classes shown without --all
@@ -14,7 +14,7 @@ def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
     """Accuracy, macro-F1, per-class table, most-confused pairs, confusion matrices, metrics.json."""
     from rich.table import Table
 
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.predict.evaluate import run_eval
 
     with RichReporter() as reporter:
@@ -39,9 +39,12 @@ def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
         console.print(pairs)
     m = r.metrics
     show(
-        "[bold]accuracy {}   macro-F1 {}   weighted-F1 {}[/]",
+        "[bold]accuracy {}   macro-F1 {}   weighted-F1 {}[/] (tta {})",
         f"{m['acc']:.4f}",
         f"{m['macro_f1']:.4f}",
         f"{m['weighted_f1']:.4f}",
+        r.tta,
     )
+    if r.note:
+        console.print(f"  {r.note}", soft_wrap=True)
     console.print("  " + "\n  ".join(str(f) for f in r.files))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.predict.config import ExplainConfig
 
 
@@ -16,7 +16,7 @@ from artkit.predict.config import ExplainConfig
 def explain_command(cfg: ExplainConfig, explicit: set[str]) -> None:
     """Show where the model looks: for each image its top classes and a Grad-CAM heat map (PNG per image and
     explain.html)."""
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.predict.explain import run_explain
 
     with RichReporter() as reporter:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, order_note, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.predict.config import PredictConfig
 
 
@@ -15,7 +15,7 @@ from artkit.predict.config import PredictConfig
 )
 def predict_command(cfg: PredictConfig, explicit: set[str]) -> None:
     """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.predict.predict import run_predict
 
     with RichReporter() as reporter:
@@ -24,5 +24,13 @@ def predict_command(cfg: PredictConfig, explicit: set[str]) -> None:
     show("[bold green]wrote[/] {} ({} rows, {})", result.submission, result.rows, order_note(cfg.csv))
     console.print(f"  checkpoint: {result.checkpoint}, tta: {result.tta}")
     console.print(f"  logits: {result.logits}\n  most predicted: {top}")
+    if result.scores is not None:
+        show(
+            "[bold]accuracy {}   macro-F1 {}[/] on the labels of {} (tta {})",
+            f"{result.scores['acc']:.4f}",
+            f"{result.scores['macro_f1']:.4f}",
+            cfg.csv,
+            result.tta,
+        )
     if result.warning:
         show("[bold red]warning:[/] {}", result.warning, soft_wrap=True)

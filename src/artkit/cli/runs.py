@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.engine.config import RunsConfig
 
 
@@ -15,7 +15,7 @@ def runs_command(cfg: RunsConfig, explicit: set[str]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from artkit.engine.history import find_runs, sort_runs, write_runs_csv
+    from artkit.engine.runs_table import find_runs, sort_runs, write_runs_csv
 
     rows = sort_runs(run_core(find_runs, Path(cfg.folder)), cfg.sort)
     if not rows:
@@ -24,19 +24,21 @@ def runs_command(cfg: RunsConfig, explicit: set[str]) -> None:
     table = Table(title=f"runs under {cfg.folder}", show_edge=False)
     widest = max(len(r.name) for r in rows)
     table.add_column("run", no_wrap=True, min_width=min(widest, 24))
-    for col in ("status", "score", "model", "epochs", "time"):
-        table.add_column(
-            col,
-            justify="right" if col in ("score", "time") else "left",
-            no_wrap=True,
-            max_width=14 if col == "model" else None,
-        )
+    for col in ("status", "score", "model", "size", "epochs", "time"):
+        table.add_column(col, justify="right" if col in ("score", "size", "time") else "left", no_wrap=True)
     table.add_column("differs", overflow="fold", min_width=16)
     for r in rows:
         score = f"{r.score:.4f}" + (" CV" if r.score_kind.startswith("CV") else "") if r.score is not None else "-"
         colour = {"finished": "green", "running": "cyan", "interrupted": "yellow"}.get(r.status, "bold red")
         table.add_row(
-            r.name, Text(r.status, style=colour), score, r.model, r.epochs, f"{r.seconds / 60:.1f} min", r.differs
+            r.name,
+            Text(r.status, style=colour),
+            score,
+            r.model,
+            r.img_size,
+            r.epochs,
+            f"{r.seconds / 60:.1f} min",
+            r.differs,
         )
     console.print(table)
     for r in rows:

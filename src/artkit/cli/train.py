@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.engine.config import TrainConfig
 
 
@@ -19,7 +19,7 @@ def train_command(cfg: TrainConfig, explicit: set[str]) -> None:
     from artkit.engine.budget import now
 
     started = now()  # --time counts from here: importing torch and timm takes 5-10 s on 2 cores
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.engine.distributed import from_env
     from artkit.engine.train_command import train
 
@@ -47,7 +47,7 @@ def _launch(cfg: TrainConfig, explicit: set[str]) -> None:
     """--devices: the processes of a multi-device run, or parallel folds."""
     import typer
 
-    from artkit.cli.reporter import RichReporter
+    from artkit.cli.progress import RichReporter
     from artkit.engine.launch import launch_ddp, launch_folds
 
     fan_out = bool(cfg.folds) and cfg.fold is None
@@ -109,7 +109,7 @@ def _print_summary(result) -> None:
     m = result.best_metrics
     if m:
         show(
-            "[bold green]done[/]: best epoch {}: macro-F1 {}, acc {}{}",
+            "[bold green]done[/]: best epoch {}: macro-F1 {}, acc {} (validation split, no TTA){}",
             result.best_epoch,
             f"{m.get('val_macro_f1', float('nan')):.4f}",
             f"{m.get('val_acc', float('nan')):.4f}",

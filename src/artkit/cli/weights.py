@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from artkit.cli.app import app, console, run_core, show
-from artkit.cli.options import config_command
+from artkit.cli.commands import config_command
 from artkit.models.config import WeightsSaveConfig, WeightsShowConfig
 
 weights_app = typer.Typer(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from artkit.data.labels import stripped_labels
-from artkit.data.spec import Columns
+from artkit.data.options import Columns
 from artkit.errors import ArtkitError
 from artkit.reader import read_csv_text
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from artkit.configs import option
+from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.sampler import SAMPLERS
-from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.transforms import aug_names
 from artkit.engine.runs import check_run_name
 from artkit.errors import ArtkitError
 from artkit.models.losses import CLASS_WEIGHTS, LOSSES
+from artkit.options import option
 
 AUTO = "auto"  # an option value that artkit resolves from the data (artkit.engine.auto)
 MODEL_PANEL, LOSS_PANEL, OPTIM_PANEL, HARDWARE_PANEL, RUN_PANEL = "Model", "Loss", "Optimisation", "Hardware", "Run"
@@ -246,7 +246,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
 
 def check_train_config(cfg: TrainConfig) -> None:
     """The checks that involve more than one option (each option's own range is checked by
-    :func:`artkit.configs.check_config`)."""
+    :func:`artkit.options.check_config`)."""
     if cfg.name is not None:
         check_run_name(cfg.name)  # every run, fold and k-fold parent stays inside --out
     checks = [

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artkit.configs import load_config, save_config
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.engine.distributed import broadcast, from_env
@@ -17,8 +16,9 @@ from artkit.engine.runs import new_run_dir, read_results, read_summary, remove_r
 from artkit.engine.trainer import fit_new, resume_run
 from artkit.errors import ArtkitError
 from artkit.metrics import softmax, summary_metrics
+from artkit.options import load_config, save_config
+from artkit.progress import Reporter
 from artkit.reader import load_npz, read_csv_text
-from artkit.reporting import Reporter
 from artkit.writer import ensure_dir, write_csv, write_json
 
 HEADER = "artkit train options of this k-fold run"

@@ -15,11 +15,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from artkit.configs import OptionInfo, options, save_config
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig, parse_duration
 from artkit.errors import ArtkitError
-from artkit.reporting import Reporter
+from artkit.options import OptionInfo, options, save_config
+from artkit.progress import Reporter
 
 LAUNCH_NOT_FORWARDED = {"devices", "chosen"}  # options the child processes must not see again
 

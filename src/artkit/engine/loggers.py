@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from artkit.errors import ArtkitError
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 METRICS = ("lr", "train_loss", "val_loss", "val_acc", "val_macro_f1", "seconds", "images_per_s")
 

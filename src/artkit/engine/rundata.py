@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from artkit.configs import save_config
 from artkit.data.dataset import ImageTable
 from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
@@ -23,6 +22,7 @@ from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, RankBatches, shard_indices
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.models.factory import DataConfig
+from artkit.options import save_config
 from artkit.reader import read_csv_text
 from artkit.writer import write_csv
 

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from artkit.configs import check_config, to_dict
 from artkit.data.sampler import seed_everything
 from artkit.engine.auto import resolve_auto
 from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
@@ -27,7 +26,8 @@ from artkit.errors import ArtkitError
 from artkit.models.factory import DataConfig, create_model, model_data_config
 from artkit.models.losses import create_loss
 from artkit.models.weights import load_weights
-from artkit.reporting import Reporter
+from artkit.options import check_config, to_dict
+from artkit.progress import Reporter
 from artkit.system import default_workers
 
 

@@ -16,7 +16,7 @@ from artkit.engine.runs import new_run_dir
 from artkit.engine.session import validate_config
 from artkit.engine.trainer import fit_new, resume_config, resume_run
 from artkit.errors import ArtkitError
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 
 def adopt_weights_model(cfg: TrainConfig, explicit: set[str], reporter: Reporter) -> TrainConfig:

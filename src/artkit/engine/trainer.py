@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from artkit.configs import load_config, options, save_config
 from artkit.data.sampler import seed_everything
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig
@@ -30,7 +29,8 @@ from artkit.engine.steps import epoch_updates, train_one_epoch, updates_through
 from artkit.engine.validation import validate
 from artkit.errors import ArtkitError
 from artkit.models.factory import set_backbone_frozen
-from artkit.reporting import Reporter
+from artkit.options import load_config, options, save_config
+from artkit.progress import Reporter
 from artkit.writer import remove_stale_temp_files
 
 RANK_SEED_STRIDE = 100_003  # keeps the (seed, epoch) streams of different ranks apart

@@ -13,7 +13,7 @@ from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, gather_rows, shard_indices
 from artkit.engine.steps import predict_logits
 from artkit.metrics import summary_metrics
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 from artkit.writer import save_npz
 
 

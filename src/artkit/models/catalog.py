@@ -68,3 +68,29 @@ def find_models(pattern: str = "", pretrained_only: bool = False) -> Found:
         return Found(names=hits, how="substring")
     spans = {n: s for n in pool if (s := _letters_in_order(query, n.lower())) is not None}
     return Found(names=sorted(spans, key=lambda n: (spans[n], n)), how="letters in order")
+
+
+# characters people type for one another in model names: efficientnet_bo for b0, resnet5O for resnet50
+CONFUSABLE = {frozenset("o0"), frozenset("l1"), frozenset("i1")}
+
+
+def _edit_distance(a: str, b: str) -> float:
+    """Levenshtein distance, where swapping a confusable pair (o/0, l/1, i/1) costs a quarter."""
+    previous = [float(j) for j in range(len(b) + 1)]
+    for i, ca in enumerate(a, 1):
+        current = [float(i)]
+        for j, cb in enumerate(b, 1):
+            swap = 0.0 if ca == cb else 0.25 if frozenset((ca, cb)) in CONFUSABLE else 1.0
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + swap))
+        previous = current
+    return previous[-1]
+
+
+def closest_names(query: str, names: list[str], n: int = 5) -> list[str]:
+    """The ``n`` names nearest to ``query`` by edit distance (at most a quarter of its length, and 3), nearest
+    first: what a typo most likely meant."""
+    query = query.lower()
+    limit = min(3.0, max(1.0, len(query) / 4))
+    near = [name for name in names if abs(len(name) - len(query)) <= limit]  # farther lengths cannot be near
+    scored = sorted((d, name) for name in near if (d := _edit_distance(query, name.lower())) <= limit)
+    return [name for _, name in scored[:n]]

@@ -1,10 +1,10 @@
-"""Options of ``artkit weights save`` and ``artkit weights show`` (see :mod:`artkit.configs`)."""
+"""Options of ``artkit weights save`` and ``artkit weights show`` (see :mod:`artkit.options`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artkit.configs import option
+from artkit.options import option
 
 
 @dataclass(kw_only=True)

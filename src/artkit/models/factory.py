@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ from artkit.models.pretrained import OFFLINE_HINT, cached, hub_reachable
 def _unknown_model(name: str) -> ArtkitError:
     import timm
 
-    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+    from artkit.models.catalog import closest_names
+
+    close = closest_names(name, timm.list_models())
     hint = f"did you mean: {', '.join(close)}?" if close else "list models with `artkit models PATTERN`"
     return ArtkitError(f"unknown model '{name}'", hint)
 

@@ -1,12 +1,12 @@
-"""Options of ``artkit predict``, ``eval`` and ``ensemble``, each written once (see :mod:`artkit.configs`)."""
+"""Options of ``artkit predict``, ``eval`` and ``ensemble``, each written once (see :mod:`artkit.options`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artkit.configs import described, option
-from artkit.data.spec import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
+from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
 from artkit.engine.config import amp_option, device_option, workers_option
+from artkit.options import described, option
 from artkit.predict.tta import TTA_GROUPS
 
 RUN_PANEL, OUTPUT_PANEL = "Inference", "Output"
@@ -65,9 +65,10 @@ class EvalConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder, Checkpoin
 
 @dataclass(kw_only=True)
 class EnsembleConfig(InferenceOptions, ColumnNames, ImagesCsv, DataFolder):
-    data: str = option(
-        "data",
-        "Dataset folder whose test set the members predict (test.csv or test/, and sample_submission.csv).",
+    data: str | None = option(
+        None,
+        "Dataset folder whose test set the members predict (test.csv or test/, and sample_submission.csv); "
+        "default: the folder the members were trained on, when it still exists.",
         panel=DATA_PANEL,
         reads=True,
     )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from artkit.data.layout import LABEL_CANDIDATES, read_table
-from artkit.data.spec import Columns
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
 from artkit.health import submission_warning
@@ -19,6 +17,8 @@ from artkit.predict.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptio
 from artkit.predict.predict import logits_path_for
 from artkit.predict.runner import refuse_non_finite, run_checkpoint
 from artkit.predict.submission import (
+    label_targets,
+    labelled_csv,
     load_logits,
     load_test_table,
     refuse_overwriting_inputs,
@@ -26,8 +26,8 @@ from artkit.predict.submission import (
     submission_columns,
     write_submission,
 )
-from artkit.reader import read_csv_text
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
+from artkit.reader import load_yaml, read_csv_text
 
 
 @dataclass(kw_only=True)
@@ -316,17 +316,38 @@ def _ensemble_oof_f1(members: list[Member], classes: list[str], weights: np.ndar
         return None  # runs over different rows have no common OOF score; the ensemble itself is fine
 
 
-def _labels(test: pd.DataFrame, label_col: str | None, classes: list[str]) -> np.ndarray | None:
-    if label_col is None:
-        return None
-    unknown = sorted(set(test["label"]) - set(classes))
-    if unknown:
-        raise ArtkitError(f"labels not among the members' classes: {', '.join(unknown[:5])}")
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[v] for v in test["label"]])
+def recorded_data(members: list[str]) -> str | None:
+    """The data folder the members were trained on (a checkpoint's config, a k-fold run's config.yaml), when
+    they name one and it still exists; None otherwise (logits files name none)."""
+    named = set()
+    for m in members:
+        p = Path(m)
+        if p.is_dir() and (p / "config.yaml").is_file():
+            named.add((load_yaml(p / "config.yaml") or {}).get("data"))
+        elif p.suffix == ".pt" and p.is_file():
+            named.add((load_checkpoint(p).get("config") or {}).get("data"))
+    named.discard(None)
+    folder = named.pop() if len(named) == 1 else None
+    return folder if isinstance(folder, str) and Path(folder).is_dir() else None
+
+
+def with_data_folder(cfg: EnsembleConfig, reporter: Reporter | None) -> EnsembleConfig:
+    """``cfg`` with ``--data`` set: as given, else the members' own data folder (said in one line)."""
+    if cfg.data is not None or cfg.csv:
+        return cfg if cfg.data is not None else replace(cfg, data="data")
+    folder = recorded_data(cfg.members)
+    if folder is None:
+        raise ArtkitError(
+            "which test set? the members do not name a data folder that still exists",
+            "pass the dataset folder with --data DIR (test.csv or test/), or a test CSV with --csv FILE",
+        )
+    if reporter:
+        reporter.message(f"test set: {folder} (the data folder the members were trained on; --data to choose)")
+    return replace(cfg, data=folder)
 
 
 def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> EnsembleResult:
+    cfg = with_data_folder(cfg, reporter)
     check_members(cfg)
     test, source, label_col = _test_rows(cfg)
     members: list[Member] = []
@@ -343,7 +364,7 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
     weights = weights / weights.sum()
     ens = combine([m.logits for m in members], weights, cfg.mode)
     pred = ens.argmax(1)
-    y = _labels(test, label_col, classes)
+    y = label_targets(test, classes) if label_col is not None else None
     ids = test["id"].tolist()
     id_col, label_name = submission_columns(source, None, ids) if y is None else ("id", label_col)
     logits_path = logits_path_for(cfg.out, cfg.logits)
@@ -367,11 +388,8 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
 def _test_rows(cfg: EnsembleConfig) -> tuple[pd.DataFrame, object, str | None]:
     """Test rows in order, the dataset they came from, and the label column when ``--csv`` is labelled
     (then members and the ensemble are scored on it)."""
-    if cfg.csv:
-        cols = list(read_csv_text(cfg.csv).columns)
-        label_col = cfg.label_col if cfg.label_col in cols else next((c for c in LABEL_CANDIDATES if c in cols), None)
-        if label_col is not None:
-            read = read_table(cfg.csv, Columns(id=cfg.id_col, image=cfg.image_col, label=label_col), True)
-            return read.table, None, label_col
+    if cfg.csv and (labelled := labelled_csv(cfg.csv, cfg.columns)) is not None:
+        table, label_col = labelled
+        return table, None, label_col
     table, source = load_test_table(cfg.data, cfg.csv, cfg.columns)
     return table, source, None

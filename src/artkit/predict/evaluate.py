@@ -14,10 +14,10 @@ from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
 from artkit.metrics import confusion, most_confused, per_class, summary_metrics
 from artkit.predict.config import EvalConfig
-from artkit.predict.report import Scored
+from artkit.predict.eval_page import Scored
 from artkit.predict.runner import run_checkpoint
+from artkit.progress import Reporter
 from artkit.reader import read_csv_text
-from artkit.reporting import Reporter
 from artkit.writer import ensure_dir, write_json
 
 
@@ -30,6 +30,8 @@ class EvalResult:
     source: str
     out_dir: Path
     files: list[Path]
+    tta: str = "none"  # the views the score was computed with
+    note: str | None = None  # why the score differs from the run's own on the same rows
 
 
 def labelled_rows(cfg: EvalConfig) -> tuple[pd.DataFrame, str, str]:
@@ -69,7 +71,7 @@ def targets_of(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
 def write_eval_files(out: Path, cfg: EvalConfig, ckpt: dict[str, Any], described: str, scored: Scored) -> EvalResult:
     """metrics.json, the confusion matrices, and report.html with review.csv."""
     from artkit.plots import plot_confusion
-    from artkit.predict.report import write_report
+    from artkit.predict.eval_page import write_report
 
     classes, y, pred = scored.classes, scored.y, scored.pred
     metrics = summary_metrics(y, pred)
@@ -128,4 +130,23 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> EvalResult:
         logits=logits,
         features=features[0] if features else None,
     )
-    return write_eval_files(out, cfg, ckpt, described, scored)
+    result = write_eval_files(out, cfg, ckpt, described, scored)
+    result.tta = cfg.tta
+    if stage == "val":
+        result.note = differs_from_run(ckpt, result.metrics["macro_f1"], cfg.tta)
+    return result
+
+
+def differs_from_run(ckpt: dict[str, Any], macro_f1: float, tta: str) -> str | None:
+    """One line on why eval's score on the run's own validation rows is not the run's (its best epoch scored
+    them without TTA), or None when they agree."""
+    own = (ckpt.get("metrics") or {}).get("val_macro_f1")
+    if own is None or abs(own - macro_f1) < 5e-4:
+        return None
+    epoch = ckpt.get("epoch")
+    if tta != "none":
+        return (
+            f"the run scored macro-F1 {own:.4f} on these rows at epoch {epoch} without TTA; this score uses "
+            f"--tta {tta} (--tta none to compare)"
+        )
+    return f"the run scored macro-F1 {own:.4f} on these rows at epoch {epoch}; here the images were loaded afresh"

@@ -14,8 +14,9 @@ from artkit.data.layout import IMAGE_EXTENSIONS, table_from_csv
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
 from artkit.predict.config import ExplainConfig
-from artkit.report.html import page
-from artkit.reporting import Reporter
+from artkit.predict.submission import labelled_csv
+from artkit.progress import Reporter
+from artkit.render.html import page
 from artkit.writer import ensure_dir, save_image, write_text
 
 
@@ -24,6 +25,7 @@ class Explained:
     path: str
     picture: Path  # the PNG written for it
     top: list[tuple[str, float]]  # (class, probability), best first
+    label: str | None = None  # the true class, when a labelled --csv gives it
 
 
 @dataclass(kw_only=True)
@@ -34,19 +36,36 @@ class ExplainResult:
     items: list[Explained]
 
 
-def image_paths(cfg: ExplainConfig) -> list[str]:
-    """The images named on the command line (files or folders) and in ``--csv``, in that order."""
-    paths: list[str] = []
+def image_paths(cfg: ExplainConfig) -> dict[str, str | None]:
+    """The images named on the command line (files or folders) and in ``--csv``, in that order, each once (an
+    image also inside a named folder is not explained twice) -> its true label when a labelled ``--csv`` gives
+    one."""
+    paths: dict[str, str | None] = {}
+    seen: set[Path] = set()
+
+    def add(path: str, label: str | None = None) -> None:
+        key = Path(path).resolve()
+        if key not in seen:
+            seen.add(key)
+            paths[path] = label
+        elif label is not None:  # named twice; the CSV's label is worth keeping
+            first = next(p for p in paths if Path(p).resolve() == key)
+            paths[first] = label
+
     for item in cfg.images:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            for f in sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS):
+                add(str(f))
         elif p.is_file():
-            paths.append(str(p))
+            add(str(p))
         else:
             raise ArtkitError(f"image or folder not found: {item}", "pass image files, folders of images, or --csv")
     if cfg.csv:
-        paths += table_from_csv(cfg.csv, cfg.columns, labelled=False)["path"].tolist()
+        labelled = labelled_csv(cfg.csv, cfg.columns)
+        table = labelled[0] if labelled else table_from_csv(cfg.csv, cfg.columns, labelled=False)
+        for row in table.itertuples(index=False):
+            add(row.path, row.label if labelled else None)
     if not paths:
         raise ArtkitError("no images to explain", "pass image files or folders after the checkpoint, or --csv FILE")
     return paths
@@ -88,9 +107,10 @@ class Explainer:
 
 def run_explain(cfg: ExplainConfig, reporter: Reporter | None = None) -> ExplainResult:
     from artkit.data.images import load_image
-    from artkit.report.overlay import panel
+    from artkit.render.overlay import panel
 
-    paths = image_paths(cfg)
+    labels = image_paths(cfg)
+    paths = list(labels)
     ckpt = load_checkpoint(cfg.checkpoint)
     explainer = Explainer(ckpt, cfg.checkpoint, cfg.layer, cfg.device)
     out = ensure_dir(cfg.out)
@@ -103,9 +123,10 @@ def run_explain(cfg: ExplainConfig, reporter: Reporter | None = None) -> Explain
             order = np.argsort(-prob)[: cfg.top_k]
             top = [(explainer.classes[k], float(prob[k])) for k in order]
             picture = out / f"{len(items):04d}_{Path(path).stem}.png"
-            lines = [Path(path).name] + [f"{name}  {p:.1%}" for name, p in top]
+            truth = [f"true: {labels[path]}"] if labels[path] is not None else []
+            lines = [Path(path).name, *truth] + [f"{name}  {p:.1%}" for name, p in top]
             save_image(panel(image, cam, lines), picture)
-            items.append(Explained(path=path, picture=picture, top=top))
+            items.append(Explained(path=path, picture=picture, top=top, label=labels[path]))
         if reporter:
             reporter.progress("explain", min(start + cfg.batch_size, len(paths)), len(paths))
     gallery = out / "explain.html"
@@ -117,9 +138,13 @@ def gallery_html(items: list[Explained], checkpoint: str, layer: str) -> str:
     cards = []
     for it in items:
         top = "".join(f"<li>{html.escape(c)} <b>{p:.1%}</b></li>" for c, p in it.top)
+        truth = ""
+        if it.label is not None:
+            verdict = "right" if it.top and it.top[0][0] == it.label else "wrong"
+            truth = f"<p>true: <b>{html.escape(it.label)}</b> ({verdict})</p>"
         cards.append(
             f'<figure><img src="{html.escape(it.picture.name)}" alt="{html.escape(Path(it.path).name)}">'
-            f"<figcaption>{html.escape(it.path)}<ol>{top}</ol></figcaption></figure>"
+            f"<figcaption>{html.escape(it.path)}{truth}<ol>{top}</ol></figcaption></figure>"
         )
     intro = (
         f"<p>{len(items)} image(s) explained by <code>{html.escape(checkpoint)}</code>. Left: the image as the "

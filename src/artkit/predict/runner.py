@@ -8,7 +8,7 @@ import numpy as np
 
 from artkit.errors import ArtkitError
 from artkit.predict.config import InferenceOptions
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 
 def check_tta(ckpt: dict[str, Any], tta: str, model) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artkit.data.layout import DataSource, discover, table_from_csv
-from artkit.data.spec import Columns
+from artkit.data.layout import LABEL_CANDIDATES, DataSource, discover, read_table, table_from_csv
+from artkit.data.options import Columns
 from artkit.errors import ArtkitError
 from artkit.reader import load_npz, read_csv_text
 from artkit.writer import save_npz, write_csv
@@ -29,6 +29,28 @@ def load_test_table(data: str, csv: str | None, columns: Columns) -> tuple[pd.Da
         )
     source = discover(data, columns=columns)
     return source.require_test(), source
+
+
+def labelled_csv(csv: str, columns: Columns) -> tuple[pd.DataFrame, str] | None:
+    """The rows of ``--csv`` with their labels, and the label column, when it has one (then predict and
+    ensemble score themselves on it); None for a CSV of images only."""
+    names = list(read_csv_text(csv).columns)
+    label = columns.label if columns.label in names else next((c for c in LABEL_CANDIDATES if c in names), None)
+    if label is None:
+        return None
+    read = read_table(csv, Columns(id=columns.id, image=columns.image, label=label), True)
+    return read.table, label
+
+
+def label_targets(test: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """Class indices of a labelled test table; every label must be one of ``classes``."""
+    unknown = sorted(set(test["label"]) - set(classes))
+    if unknown:
+        raise ArtkitError(
+            f"labels not among the model's classes: {', '.join(unknown[:5])}", "check the spelling of the labels"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in test["label"]])
 
 
 def submission_columns(source: DataSource | None, label_name: str | None, ids: list[str]) -> tuple[str, str]:

@@ -1,29 +1,14 @@
-"""Options of ``artkit eda`` and ``artkit clean``, each written once (see :mod:`artkit.configs`), and the
-names of the issues ``clean`` finds."""
+"""Options of ``artkit eda`` and ``artkit clean``, each written once (see :mod:`artkit.options`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artkit.configs import option
-from artkit.data.spec import ColumnNames, DataFolder, Tables
+from artkit.data.options import ColumnNames, DataFolder, Tables
+from artkit.options import option
+from artkit.qa.issues import DEFAULT_DROP, DROP_WORDS, ISSUES
 
 SCAN_PANEL, OUTPUT_PANEL = "Scan", "Output"
-ISSUES = {
-    "unreadable": "missing, empty, truncated or not an image",
-    "too-large": "more pixels than Pillow's decompression-bomb limit",
-    "empty-label": "the label cell is empty",
-    "duplicate-id": "an id on several rows",
-    "exact-duplicate": "the same pixels as another training image",
-    "conflicting-labels": "an exact or near duplicate with another label",
-    "near-duplicate": "looks like another training image",
-    "train-test-leak": "a training image that is also in the test set",
-    "label-issue": "the out-of-fold model doubts the label (--oof)",
-    "grayscale": "no colour",
-    "tiny": "a side below --min-size",
-}
-DEFAULT_DROP = ["unreadable", "too-large", "empty-label", "duplicate-id", "exact-duplicate", "conflicting-labels"]
-DROP_WORDS = {"none": "keep every row", "all": "drop every issue"}
 
 
 @dataclass(kw_only=True)

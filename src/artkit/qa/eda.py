@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artkit.configs import check_config
 from artkit.data.labels import similar_labels
 from artkit.data.layout import DataSource, discover, paths_outside
+from artkit.options import check_config
 from artkit.plots import pyplot
 from artkit.qa.config import EdaConfig
 from artkit.qa.duplicates import find_duplicates
 from artkit.qa.recommend import recommend, write_recommendation
 from artkit.qa.scan import Progress, scan_images
-from artkit.report.html import escape, img, page, table
-from artkit.report.sheet import contact_sheet
+from artkit.render.html import escape, img, page, table
+from artkit.render.sheet import contact_sheet
 from artkit.writer import ensure_dir, save_figure, write_json, write_text
 
 GEOMETRY = ("width", "height", "aspect", "megapixels")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from artkit.configs import typed_mapping
 from artkit.data.layout import DataSource
 from artkit.data.recipe import choose_aug, choose_sampler
 from artkit.engine.config import TrainConfig
+from artkit.options import typed_mapping
 from artkit.writer import write_yaml, yaml_text
 
 HEADER = (

@@ -26,7 +26,7 @@ def default_hooks(cfg, budget=None) -> list[Hook]:
     from artkit.engine.hooks.budget import TimeBudgetHook
     from artkit.engine.hooks.checkpoints import CheckpointHook, SaveEveryHook
     from artkit.engine.hooks.health import LearningCheckHook
-    from artkit.engine.hooks.reporting import ReporterHook, ResultsCsvHook
+    from artkit.engine.hooks.record import ReporterHook, ResultsCsvHook
     from artkit.engine.hooks.stopping import EarlyStoppingHook
 
     hooks: list[Hook] = [EarlyStoppingHook(), ResultsCsvHook(), CheckpointHook(), ReporterHook(), LearningCheckHook()]

@@ -9,7 +9,7 @@ from artkit.engine.finish import TrainResult
 from artkit.engine.session import Session
 from artkit.engine.steps import Step
 from artkit.engine.validation import Validation
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 
 class TrainLoop(Protocol):

@@ -11,8 +11,8 @@ from artkit.errors import ArtkitError
 from artkit.reader import load_yaml, read_json
 from artkit.writer import write_csv
 
-# options that tell runs apart without saying anything about the recipe
-NOT_COMPARED = {"name", "out", "resume", "chosen", "workers", "device", "fold", "data", "train_csv", "test_csv"}
+# options that tell runs apart without saying anything about the recipe or the data it trained on
+NOT_COMPARED = {"name", "out", "resume", "chosen", "workers", "device", "fold", "logger", "save_every"}
 SORT_KEYS = ("name", "score", "time", "status", "model", "started")
 
 
@@ -59,8 +59,18 @@ def _single(run: Path, name: str, options: dict[str, Any]) -> RunRow:
     )
 
 
+def _resolved(options: dict[str, Any], folds: list[Path]) -> dict[str, Any]:
+    """A k-fold run's options with the values its folds resolved ``auto`` to (the parent keeps ``auto``; a single
+    run keeps what it chose), so that the same choice does not show as a difference."""
+    if not folds:
+        return options
+    fold = load_yaml(folds[0] / "config.yaml") or {}
+    return {**options, **{k: fold[k] for k in fold.get("chosen") or {} if k in fold}}
+
+
 def _kfold(run: Path, name: str, options: dict[str, Any]) -> RunRow:
     folds = sorted(p for p in run.glob("fold*") if (p / "config.yaml").is_file())
+    options = _resolved(options, folds)
     parts = [_single(f, f.name, options) for f in folds]
     cv = read_json(run / "cv.json") if (run / "cv.json").is_file() else None
     done = sum(p.status in ("finished", "degenerate") for p in parts)
@@ -131,8 +141,8 @@ def _mark_differences(rows: list[RunRow]) -> None:
     rows = [r for r in rows if r.status != "damaged"]
     keys = sorted({k for r in rows for k in r.options} - NOT_COMPARED - {"model", "epochs"})
     differing = [k for k in keys if len({repr(r.options.get(k)) for r in rows}) > 1]
-    for r in rows:
-        r.differs = " ".join(f"{k}={r.options.get(k)}" for k in differing)
+    for r in rows:  # an option a run leaves unset (None) is left out of its cell, not shown as "None"
+        r.differs = " ".join(f"{k}={r.options[k]}" for k in differing if r.options.get(k) is not None)
 
 
 def sort_runs(rows: list[RunRow], key: str) -> list[RunRow]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from artkit.metrics import softmax
-from artkit.report.html import heading, img, page, table
+from artkit.render.html import heading, img, page, table
 from artkit.writer import save_image, write_csv, write_text
 
 TOP_LOSSES = 12
@@ -94,7 +94,7 @@ def feature_map(s: Scored, path: Path) -> str | None:
 
 def confused_sheet(s: Scored, confused: list[dict], path: Path, workers: int | None) -> Path | None:
     """A strip of example images per most-confused pair (true A, predicted as B)."""
-    from artkit.report.sheet import contact_sheet
+    from artkit.render.sheet import contact_sheet
 
     index = {c: k for k, c in enumerate(s.classes)}
     rows = []
@@ -112,7 +112,7 @@ def top_loss_panels(s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], sourc
     """Image | Grad-CAM for the predicted class, with given and predicted labels, for each top loss."""
     from artkit.data.images import load_image
     from artkit.predict.explain import Explainer
-    from artkit.report.overlay import panel
+    from artkit.render.overlay import panel
 
     if losses.empty:
         return []

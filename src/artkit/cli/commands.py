@@ -1,5 +1,5 @@
 """Typer commands built from config dataclasses: each option's flag, default, help, panel and range come
-from its field (see :mod:`artkit.configs`), so nothing here repeats a default.
+from its field (see :mod:`artkit.options`), so nothing here repeats a default.
 
 A field with ``argument=True`` is a positional argument; when it has a default it is also a ``--flag``
 (``artkit train DATA`` and ``artkit train --data DATA`` both work).
@@ -15,7 +15,7 @@ from typing import Any, List, Optional  # noqa: UP035 - Typer reads these annota
 import typer
 
 from artkit.cli.app import run_core
-from artkit.configs import OptionInfo, check_outputs, coerce, merge, options, range_text
+from artkit.options import OptionInfo, check_outputs, coerce, merge, options, range_text
 
 CONFIG_FILE = "config"
 _ARG_SUFFIX = "_arg"

@@ -1,10 +1,10 @@
-"""Where a command's data is: option groups shared by every command's config (see :mod:`artkit.configs`)."""
+"""Where a command's data is: option groups shared by every command's config (see :mod:`artkit.options`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artkit.configs import option
+from artkit.options import option
 
 DATA_PANEL = "Data"
 

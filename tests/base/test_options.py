@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from artkit.configs import config_from_mapping, load_config, merge, options, save_config, to_dict
 from artkit.engine.config import AUTO, TrainConfig
 from artkit.errors import ArtkitError
+from artkit.options import config_from_mapping, load_config, merge, options, save_config, to_dict
 from artkit.predict.config import EnsembleConfig
 from artkit.qa.config import CleanConfig, EdaConfig
 
@@ -73,6 +73,7 @@ def test_every_option_has_help_and_a_unique_flag():
         assert all(o.spec.help for o in options(cls)), cls
 
 
+@pytest.mark.slow
 def test_cli_defaults_are_the_dataclass_defaults(tmp_path: Path):
     """The CLI has no defaults of its own: a run with no options records the dataclass defaults."""
     from helpers import make_dacon

@@ -3,24 +3,54 @@
 from __future__ import annotations
 
 import math
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from artkit.cli.app import console, styled
-from artkit.reporting import Reporter
+from artkit.progress import Reporter
 
 _HEADER = (
     f"{'epoch':>7} {'lr':>9} {'train_loss':>10} {'val_loss':>9} {'val_acc':>8} {'val_f1':>7} {'sec':>6} {'img/s':>7}"
 )
 
 
+LOG_INTERVAL_SECONDS = 30.0  # off a terminal: a plain progress line this often (ARTKIT_LOG_INTERVAL overrides)
+
+
 def _fmt(v: float, spec: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def log_interval() -> float:
+    """Seconds between plain progress lines when the output is not a terminal."""
+    try:
+        return max(float(os.environ.get("ARTKIT_LOG_INTERVAL", LOG_INTERVAL_SECONDS)), 0.0)
+    except ValueError:
+        return LOG_INTERVAL_SECONDS
+
+
 class RichReporter(Reporter):
-    def __init__(self) -> None:
+    """Bars on a terminal. Off a terminal (a file, a notebook cell, nohup, CI) bars would print nothing until an
+    epoch ends, so a plain line says where the run is every :func:`log_interval` seconds, as tqdm's
+    ``mininterval`` does."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, interval: float | None = None) -> None:
+        self.clock = clock  # tests pass a fake one
+        self.interval = log_interval() if interval is None else interval
+        self.logged = 0.0  # the clock when the last plain line was printed (or the epoch began)
+        self.epoch_started = 0.0
+        self.steps = 0
+        self.epoch = 0
         self.bar: Progress | None = None  # the training epoch's bar
         self.task = None
         self.pass_bar: Progress | None = None  # an inference pass: validation, predict, eval, a member
@@ -55,7 +85,8 @@ class RichReporter(Reporter):
         self.header_shown = False
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        self.epochs = epochs
+        self.epochs, self.epoch, self.steps = epochs, epoch, steps
+        self.logged = self.epoch_started = self.clock()
         if not self.header_shown:
             console.print(styled("[bold]{}[/]", _HEADER))
             self.header_shown = True
@@ -76,6 +107,16 @@ class RichReporter(Reporter):
     def step(self, step: int, loss: float, lr: float, images_per_s: float) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}", ips=f"{images_per_s:.0f}")
+        elif self.clock() - self.logged >= self.interval and step < self.steps:
+            now = self.clock()
+            self.logged = now
+            done = step / max(self.steps, 1)
+            eta = (now - self.epoch_started) * (1 - done) / max(done, 1e-9)
+            console.print(
+                f"  epoch {self.epoch}/{self.epochs} step {step}/{self.steps} ({done:.0%}) loss {loss:.4f} "
+                f"lr {lr:.2e} {images_per_s:.0f} img/s, epoch ETA {_duration(eta)}",
+                soft_wrap=True,
+            )
 
     def epoch_end(self, row: dict[str, Any], improved: bool) -> None:
         self._stop_bars()
@@ -93,8 +134,15 @@ class RichReporter(Reporter):
         console.print(styled("  [bold red]warning:[/] {}", text))
 
     def progress(self, task: str, done: int, total: int) -> None:
-        """A transient bar per inference pass (batches done of total); nothing when not on a terminal."""
+        """A transient bar per inference pass (batches done of total); off a terminal, a plain line every
+        :func:`log_interval` seconds."""
         if not console.is_terminal:
+            now = self.clock()
+            if done <= 1:
+                self.logged = now  # a pass begins
+            elif done < total and now - self.logged >= self.interval:
+                self.logged = now
+                console.print(f"  {task}: batch {done}/{total} ({done / max(total, 1):.0%})", soft_wrap=True)
             return
         if self.pass_bar is None:
             self.pass_bar = Progress(

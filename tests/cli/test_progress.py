@@ -3,11 +3,12 @@
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-import artkit.cli.reporter as reporter_module
-from artkit.cli.reporter import RichReporter
-from artkit.reporting import Reporter
+import artkit.cli.progress as reporter_module
+from artkit.cli.progress import RichReporter
+from artkit.progress import Reporter
 
 
 def _console(monkeypatch, terminal: bool) -> io.StringIO:
@@ -34,6 +35,7 @@ def test_inference_bar_on_a_terminal_only(monkeypatch):
     assert buf.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: Path):
     from artkit.engine.config import TrainConfig
     from artkit.engine.train_command import train
@@ -72,3 +74,44 @@ def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: 
     rec.passes.clear()
     run_eval(EvalConfig(checkpoint=str(result.best_path), **opts), rec)
     assert rec.passes and rec.passes[-1][1] == rec.passes[-1][2]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_off_a_terminal_a_plain_progress_line_every_interval(monkeypatch):
+    buf, clock = _console(monkeypatch, terminal=False), FakeClock()
+    r = RichReporter(clock=clock, interval=30)
+    r.epoch_start(1, 3, 100)
+    for step in range(1, 101):
+        clock.t += 1.0  # a step a second
+        r.step(step, 1.0, 1e-3, 10.0)
+    lines = [line for line in buf.getvalue().splitlines() if " step " in line]
+    assert len(lines) == 3, lines  # at 30, 60 and 90 s; the epoch's own line follows at its end
+    assert "epoch 1/3 step 30/100 (30%) loss 1.0000 lr 1.00e-03 10 img/s, epoch ETA 1m10s" in lines[0]
+    r.progress("validate", 1, 50)
+    for done in range(2, 51):
+        clock.t += 1.0
+        r.progress("validate", done, 50)
+    assert [line.strip() for line in buf.getvalue().splitlines() if "validate" in line] == [
+        "validate: batch 31/50 (62%)"
+    ]
+
+
+@pytest.mark.slow
+def test_a_redirected_training_run_logs_progress_lines(dacon: Path, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import TINY
+
+    env = {**os.environ, "ARTKIT_LOG_INTERVAL": "0"}  # every step, so that a tiny run shows them
+    cmd = [sys.executable, "-m", "artkit", "train", str(dacon), *TINY, "--epochs", "1", "--out", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    assert "epoch 1/1 step 1/" in out and "epoch ETA" in out, out

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from artkit.report.sheet import _font
+from artkit.render.sheet import _font
 
 
 def heat_overlay(image: Image.Image, cam: np.ndarray, alpha: float = 0.45) -> Image.Image:

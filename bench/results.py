@@ -1,0 +1,65 @@
+"""Benchmark results as data: one CSV row per run, with the command, commit, machine and date that produced it."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def machine() -> str:
+    """lscpu's model name and the number of cores (bf16 matrix units differ between CPU models)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model} ({os.cpu_count()} cores)"
+
+
+def commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent  # the repository's commit, from wherever the script runs
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
+        return done.stdout.strip()
+    except OSError:
+        return ""
+
+
+def invocation() -> str:
+    """This process's command line, as it would be typed: ``python bench/x.py ARGS``."""
+    return shlex.join(["python", *sys.argv])
+
+
+def append_row(path: str | Path, command: str, **values: Any) -> dict[str, Any]:
+    """Append one result row (with date, commit and machine) to the CSV at ``path``, writing its header first.
+
+    The row follows the file's own header (its columns may have been written by hand): a column the row lacks
+    stays empty, and a value for a column the file lacks adds that column."""
+    row = {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit(),
+        "machine": machine(),
+        "command": command,
+        **{k: "" if v is None else v for k, v in values.items()},
+    }
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    header: list[str] = []
+    if path.exists():
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+        rows, header = list(reader), list(reader.fieldnames or [])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header + [k for k in row if k not in header], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([*rows, row])  # the whole file again: a few hundred rows at most
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return row

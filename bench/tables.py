@@ -1,0 +1,242 @@
+"""Markdown tables of the benchmark results in bench/results/*.csv, regenerated in place in the docs.
+
+    python bench/tables.py docs/benchmarks.md docs/train.md
+
+A generated table sits between two marker lines; NAME is a key of VIEWS (the CSV's name, and after a colon
+the rendering, if not the plain one):
+
+    <!-- table: ablation_30m:summary -->
+    | ... |
+    <!-- end table -->
+
+Cells are printed as the CSV holds them (read as text, never as floats), so 0.630 stays 0.630.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MARKED = re.compile(r"(<!-- table: (?P<name>[\w.:-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+NUMBER = re.compile(r"^([-+]?\d|reference$)")  # right-align a column whose cells all start as numbers
+SCORES = {"crops_macro_f1": "quarter crops", "crops_hflip_macro_f1": "+ hflip TTA", "full_macro_f1": "full paintings"}
+
+Columns = dict[str, str]  # CSV column -> header
+Render = Callable[[Path], str]  # results folder -> Markdown table
+
+
+def read(results: Path, name: str) -> pd.DataFrame:
+    """One results CSV, every cell a string ('' when empty)."""
+    return pd.read_csv(results / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def markdown(frame: pd.DataFrame, headers: list[str]) -> str:
+    """A Markdown table of ``frame``'s cells under ``headers``."""
+    right = [bool(values := [v for v in frame[c] if v]) and all(NUMBER.match(v) for v in values) for c in frame]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---:" if r else "---" for r in right) + " |"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def table(name: str, columns: Columns, where: Callable[[pd.DataFrame], pd.Series] | None = None) -> Render:
+    """The plain rendering: the chosen columns of every row (of the rows ``where`` keeps), in file order."""
+
+    def render(results: Path) -> str:
+        frame = read(results, name)
+        if where is not None:
+            frame = frame[where(frame)]
+        return markdown(frame[list(columns)], list(columns.values()))
+
+    return render
+
+
+def deltas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each run's scores minus those of its reference: the ``defaults`` run of the same machine and seed, else
+    the machine's first one. Machines of the same kind fit different numbers of epochs into the same time
+    budget, so a run is only compared with a run of its own machine."""
+    scores = frame[list(SCORES)].apply(pd.to_numeric)
+    by_seed: dict[tuple[str, str], int] = {}
+    by_host: dict[str, int] = {}
+    for i in frame.index[frame["row"] == "defaults"]:
+        by_seed.setdefault((frame.at[i, "host"], frame.at[i, "seed"]), i)
+        by_host.setdefault(frame.at[i, "host"], i)
+    reference = [by_seed.get((h, s), by_host.get(h)) for h, s in zip(frame["host"], frame["seed"])]
+    return scores - scores.reindex(reference).to_numpy()
+
+
+def spread(values: pd.Series) -> str:
+    """Mean, and the range when there is more than one run: '0.494 (0.485-0.502)'."""
+    mean = f"{values.mean():.3f}"
+    return mean if len(values) == 1 else f"{mean} ({values.min():.3f}-{values.max():.3f})"
+
+
+def signed(value: float) -> str:
+    """A change as '+0.018' ('' where the run's machine has no reference run)."""
+    return "" if pd.isna(value) else f"{value:+.3f}"
+
+
+def summary(name: str) -> Render:
+    """One line per ablation row: its seeds and machines, each score's mean and range over its runs, and the
+    mean change of crops and full paintings against the defaults on the same machine."""
+
+    def render(results: Path) -> str:
+        frame = read(results, name)
+        scores, change = frame[list(SCORES)].apply(pd.to_numeric), deltas(frame)
+        lines = []
+        for row, runs in frame.groupby("row", sort=False):
+            mean_change = [signed(change.loc[runs.index, c].mean()) for c in ("crops_macro_f1", "full_macro_f1")]
+            own = ["reference"] * 2 if row == "defaults" else mean_change
+            lines.append(
+                [row, ", ".join(runs["seed"]), ", ".join(dict.fromkeys(runs["host"]))]
+                + [spread(scores.loc[runs.index, c]) for c in SCORES]
+                + own
+                + [", ".join(dict.fromkeys(runs["epochs"]))]
+            )
+        headers = ["row", "seeds", "machines", *SCORES.values(), "vs defaults: crops", "vs defaults: full", "epochs"]
+        lines = pd.DataFrame(lines, columns=headers)
+        lines = lines.loc[:, (lines != "").any()]  # no machines column where the CSV does not record them
+        return markdown(lines, list(lines))
+
+    return render
+
+
+def machines(name: str) -> Render:
+    """One line per machine of a time-budget ablation: when it ran, which commits, and its defaults run."""
+
+    def render(results: Path) -> str:
+        frame = read(results, name)
+        lines = []
+        for host, runs in frame.groupby("host"):
+            own = runs[runs["row"] == "defaults"].head(1)  # the machine's reference run
+            lines.append(
+                [
+                    host,
+                    ", ".join(dict.fromkeys(runs["date"])),
+                    ", ".join(c for c in dict.fromkeys(runs["commit"]) if c) or "not recorded",
+                    str(len(runs)),
+                    "".join(own["epochs"]),
+                    "".join(own["crops_macro_f1"]),
+                    "".join(own["full_macro_f1"]),
+                ]
+            )
+        headers = ["machine", "dates", "commits", "runs", "its defaults run: epochs", "crops", "full"]
+        return markdown(pd.DataFrame(lines, columns=headers), headers)
+
+    return render
+
+
+ABLATION = {
+    "row": "row",
+    "change": "change",
+    "seed": "seed",
+    **SCORES,
+    "val_macro_f1": "val (own split)",
+    "epochs": "epochs",
+    "seconds": "train s",
+}
+
+
+def by_command(prefix: str) -> Callable[[pd.DataFrame], pd.Series]:
+    """Keep the rows whose command starts with ``prefix`` (one bench script's rows of a shared CSV)."""
+    return lambda frame: frame["command"].str.startswith(prefix)
+
+
+VIEWS: dict[str, Render] = {
+    "decode": table(
+        "decode",
+        {
+            "images": "images",
+            "target_px": "target px",
+            "full_ms_per_image": "full decode + resize, ms/image (reference)",
+            "draft_ms_per_image": "artkit draft decode + resize, ms/image",
+            "speedup": "speed-up (x)",
+        },
+    ),
+    "eda_clean": table("eda_clean", {"data": "data", "step": "step", "seconds": "wall s", "ratio": "ratio (same run)"}),
+    "ablation_2ep": table("ablation_2ep", {**ABLATION, "date": "date"}),
+    "ablation_2ep:summary": summary("ablation_2ep"),
+    "ablation_30m": table("ablation_30m", {**ABLATION, "host": "machine", "date": "date"}),
+    "ablation_30m:summary": summary("ablation_30m"),
+    "ablation_30m:machines": machines("ablation_30m"),
+    "explain": table(
+        "explain", {"step": "command", "images": "images", "seconds": "wall s", "vs_predict": "vs predict"}
+    ),
+    "train_paintings": table(
+        "train_paintings", {"method": "method", "model": "model", "variant": "variant", **SCORES, "seconds": "train s"}
+    ),
+    "channels_last": table(
+        "channels_last",
+        {"model": "model", "measure": "measure", "speedup": "channels_last speed-up (x)"},
+        by_command("python bench/bench_channels_last.py"),
+    ),
+    "channels_last:end_to_end": table(
+        "channels_last",
+        {
+            "measure": "tf_efficientnet_lite0",
+            "contiguous": "contiguous",
+            "channels_last": "channels_last",
+            "unit": "unit",
+            "speedup": "speed-up (x)",
+        },
+        lambda frame: ~by_command("python bench/bench_channels_last.py")(frame),
+    ),
+    "kfold_ensemble": table(
+        "kfold_ensemble",
+        {
+            "scored_on": "scored on",
+            "tta": "TTA",
+            "fold0_macro_f1": "fold 0",
+            "fold1_macro_f1": "fold 1",
+            "fold2_macro_f1": "fold 2",
+            "cv_macro_f1": "CV mean",
+            "cv_std": "± std",
+            "oof_macro_f1": "OOF",
+            "ensemble_macro_f1": "ensemble (logit mean)",
+            "vs_best_member": "vs best member",
+        },
+    ),
+    "distributed": table(
+        "distributed",
+        {
+            "epochs": "epochs",
+            "single_images_per_s": "1 process, img/s",
+            "multi_images_per_s": "2 processes (gloo), img/s",
+            "speedup": "speed-up (x)",
+            "efficiency_pct": "scaling efficiency (%)",
+            "single_wall_s": "1 process, wall s",
+            "multi_wall_s": "2 processes, wall s",
+        },
+    ),
+}
+
+
+def render_doc(text: str, results_dir: Path = RESULTS) -> str:
+    """``text`` with every marked table regenerated from the CSVs in ``results_dir``."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in VIEWS:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(VIEWS)}")
+        return f"{match[1]}{VIEWS[name](Path(results_dir))}\n{match[4]}"
+
+    return MARKED.sub(fill, text)
+
+
+def main(paths: list[str]) -> int:
+    for path in map(Path, paths):
+        text = path.read_text(encoding="utf-8")
+        new = render_doc(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+        print(f"{path}: {'regenerated' if new != text else 'up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or ["docs/benchmarks.md", "docs/train.md"]))
