@@ -7,6 +7,7 @@ from pathlib import Path
 
 from artkit.options import option
 from artkit.progress import Reporter
+from artkit.system import torch_build_note
 
 
 @dataclass(kw_only=True)
@@ -30,6 +31,7 @@ class DemoResult:
     logits: Path
     val_macro_f1: float
     test_macro_f1: float
+    note: str | None = None  # about this machine's torch build (artkit.system.torch_build_note)
 
 
 MARKER = ".artkit-demo"  # marks a folder artkit demo made, so a later demo may write into it again
@@ -56,10 +58,10 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
     from artkit.data.synthetic import make_demo_dataset
     from artkit.engine.config import TrainConfig
     from artkit.engine.train_command import train
+    from artkit.inference.config import EvalConfig, PredictConfig
+    from artkit.inference.evaluate import run_eval
+    from artkit.inference.predict import run_predict
     from artkit.metrics import summary_metrics
-    from artkit.predict.config import EvalConfig, PredictConfig
-    from artkit.predict.evaluate import run_eval
-    from artkit.predict.predict import run_predict
     from artkit.reader import read_csv_text
 
     out = claim_demo_folder(Path(cfg.out))
@@ -102,4 +104,5 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
         logits=pred.logits,
         val_macro_f1=ev.metrics["macro_f1"],
         test_macro_f1=test_f1,
+        note=torch_build_note(),
     )

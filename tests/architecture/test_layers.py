@@ -1,5 +1,5 @@
 """The architecture as a test: no import cycles among artkit's modules, and imports only go down the layers
-cli -> demo -> predict/qa -> engine/render -> data/models -> base (errors, io, configs, ...).
+cli -> demo -> inference/qa -> engine/render -> data/models -> base (errors, reader, writer, options, ...).
 
 Every import counts, also those inside functions (they run as soon as the function does).
 """
@@ -17,7 +17,7 @@ LAYERS = {
     "models": 1,
     "engine": 2,
     "render": 2,
-    "predict": 3,
+    "inference": 3,
     "qa": 3,
     "demo": 4,
     "cli": 5,

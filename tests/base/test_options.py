@@ -8,8 +8,8 @@ import pytest
 
 from artkit.engine.config import AUTO, TrainConfig
 from artkit.errors import ArtkitError
+from artkit.inference.config import EnsembleConfig
 from artkit.options import config_from_mapping, load_config, merge, options, save_config, to_dict
-from artkit.predict.config import EnsembleConfig
 from artkit.qa.config import CleanConfig, EdaConfig
 
 from helpers import artkit

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from artkit.predict.ensemble import combine
+from artkit.inference.ensemble import combine
 
 from helpers import TINY, artkit
 

@@ -39,9 +39,9 @@ def test_inference_bar_on_a_terminal_only(monkeypatch):
 def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: Path):
     from artkit.engine.config import TrainConfig
     from artkit.engine.train_command import train
-    from artkit.predict.config import EvalConfig, PredictConfig
-    from artkit.predict.evaluate import run_eval
-    from artkit.predict.predict import run_predict
+    from artkit.inference.config import EvalConfig, PredictConfig
+    from artkit.inference.evaluate import run_eval
+    from artkit.inference.predict import run_predict
 
     class Recorder(Reporter):
         def __init__(self):

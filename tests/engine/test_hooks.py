@@ -17,6 +17,7 @@ from artkit.engine.hooks import EpochEnd, Hook, Step, default_hooks
 from artkit.engine.hooks.budget import TimeBudgetHook
 from artkit.engine.hooks.checkpoints import CheckpointHook, SaveEveryHook
 from artkit.engine.hooks.health import LearningCheckHook
+from artkit.engine.hooks.pace import PaceHook
 from artkit.engine.hooks.record import ReporterHook, ResultsCsvHook
 from artkit.engine.hooks.stopping import EarlyStoppingHook
 from artkit.engine.stopping import EarlyStopping
@@ -224,7 +225,26 @@ def test_a_budget_that_not_even_one_epoch_fits_ends_within_it(tmp_path: Path):
 
 def test_default_hooks_follow_the_options():
     names = [type(h).__name__ for h in default_hooks(TrainConfig(data="d"))]
-    assert names == ["EarlyStoppingHook", "ResultsCsvHook", "CheckpointHook", "ReporterHook", "LearningCheckHook"]
+    assert names == [
+        "EarlyStoppingHook",
+        "ResultsCsvHook",
+        "CheckpointHook",
+        "ReporterHook",
+        "LearningCheckHook",
+        "PaceHook",
+    ]
     timed = [type(h).__name__ for h in default_hooks(TrainConfig(data="d", time="1m", save_every="10m"))]
     assert timed[-2:] == ["SaveEveryHook", "TimeBudgetHook"]  # the budget last: it times what the others do
     assert all(isinstance(h, Hook) for h in default_hooks(TrainConfig(data="d")))
+
+
+@pytest.mark.parametrize(("waited", "kind"), [(5.0, "message"), (60.0, "warning")])
+def test_the_pace_is_said_once_and_a_slow_loader_gets_its_fix(tmp_path: Path, waited: float, kind: str):
+    loop, hook = FakeLoop(tmp_path), PaceHook()
+    loop.s.workers = 2
+    row = {"epoch": 1, "seconds": 100.0, "images_per_s": 10.0, "data_wait_s": waited, "val_macro_f1": 0.5}
+    hook.on_epoch_end(loop, EpochEnd(epoch=1, row=row, val=None))
+    hook.on_epoch_end(loop, EpochEnd(epoch=2, row=row, val=None))
+    [(said, text)] = loop.reporter.calls
+    assert said == kind and f"kept it waiting {waited / 100:.0%}" in text
+    assert ("--workers, now 2" in text) == (kind == "warning")

@@ -87,3 +87,15 @@ def test_ema_is_on_by_default_the_run_says_its_decay_and_a_time_budget_refits_it
     assert "EMA of the weights (decay fitted to the epochs the time budget plans)" in out
     epochs, decay = re.search(r"(\d+) epoch\(s\) fit in the budget; EMA decay ([0-9.]+)", out).groups()
     assert float(decay) == pytest.approx(1 - 3 / (int(epochs) * steps), abs=1e-4)
+
+
+def test_a_one_update_run_builds_its_schedule_without_timms_warning(caplog: pytest.LogCaptureFixture):
+    import logging
+
+    import torch
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with caplog.at_level(logging.WARNING):
+        build_scheduler(TrainConfig(data="d", epochs=1), optimizer, updates_per_epoch=1)
+    assert "no effect" not in caplog.text

@@ -89,3 +89,31 @@ def test_early_stopping_tracks_the_best_and_never_picks_a_non_finite_score():
     resumed = EarlyStopping(mode="min")
     resumed.load_state(low.state())
     assert (resumed.best_score, resumed.best_epoch, resumed.bad_epochs) == (1.0, 2, 1)
+
+
+def test_reading_the_loss_every_few_steps_gives_the_same_epoch():
+    """On a GPU the loss is read back every SYNC_EVERY steps, not every step; the numbers do not change."""
+    data = _batches(32)
+    stats = []
+    for every in (1, 3):
+        torch.manual_seed(0)
+        model = Tiny()
+        stats.append(train_one_epoch(_parts(model), data, CPU, 0, sync_every=every))
+        stats[-1].weights = model.head.weight.detach().clone()
+    assert stats[0].loss == pytest.approx(stats[1].loss, rel=1e-6)
+    assert torch.equal(stats[0].weights, stats[1].weights)
+
+
+def test_a_nan_loss_read_every_few_steps_stops_within_them():
+    class NanFromStep3(torch.nn.Module):
+        calls = 0
+
+        def forward(self, logits, target):
+            self.calls += 1
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            return loss * float("nan") if self.calls >= 3 else loss
+
+    parts = _parts(Tiny())
+    parts.criterion = NanFromStep3()
+    with pytest.raises(NonFiniteLoss, match="loss became nan by step 4 of the epoch"):
+        train_one_epoch(parts, _batches(32), CPU, 0, sync_every=4)

@@ -132,3 +132,18 @@ def test_report_html_loads_every_picture_in_a_browser(tmp_path: Path):
     n_img = len(re.findall(r"<img ", r.report_html.read_text(encoding="utf-8")))
     assert n_img == 7 and "pairs.png" in r.report_html.read_text(encoding="utf-8")  # 6 + look-alike pairs
     assert images_loaded_in_browser(r.report_html, tmp_path) == (n_img, n_img)
+
+
+def test_recommended_yaml_gives_the_sizes_the_summary_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import artkit.data.recipe as recipe
+
+    from helpers import make_dacon
+
+    # a run samples image headers; eda measured every image: its reason must use eda's numbers
+    monkeypatch.setattr(recipe, "median_size", lambda paths, sample=200: (9999.0, 9999.0))
+    root = make_dacon(tmp_path / "data")
+    r = run_eda(EdaConfig(data=str(root), out=str(tmp_path / "eda"), workers=1))
+    g = r.data["geometry"]["train"]
+    expected = f"training {g['width']['median']:.0f}x{g['height']['median']:.0f} px"
+    text = (tmp_path / "eda" / "recommended.yaml").read_text(encoding="utf-8")
+    assert expected in text and "9999" not in text

@@ -27,3 +27,5 @@ def demo_command(cfg: DemoConfig, explicit: set[str]) -> None:
     console.print(f"  submission:  {r.submission}")
     console.print(f"  logits:      {r.logits}")
     show("next: point the same commands at your data, e.g. [bold]artkit train --data data/ --model efficientnet_b0[/]")
+    if r.note:
+        show("[yellow]note:[/] {}", r.note, soft_wrap=True)

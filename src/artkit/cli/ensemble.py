@@ -6,7 +6,7 @@ import os
 
 from artkit.cli.app import app, console, order_note, run_core, show
 from artkit.cli.commands import config_command
-from artkit.predict.config import EnsembleConfig
+from artkit.inference.config import EnsembleConfig
 
 
 @config_command(
@@ -20,7 +20,7 @@ def ensemble_command(cfg: EnsembleConfig, explicit: set[str]) -> None:
     from rich.table import Table
 
     from artkit.cli.progress import RichReporter
-    from artkit.predict.ensemble import run_ensemble
+    from artkit.inference.ensemble import run_ensemble
 
     with RichReporter() as reporter:
         r = run_core(run_ensemble, cfg, reporter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
 from artkit.cli.commands import config_command
-from artkit.predict.config import EvalConfig
+from artkit.inference.config import EvalConfig
 
 WORST = 10  # classes shown without --all
 
@@ -15,7 +15,7 @@ def eval_command(cfg: EvalConfig, explicit: set[str]) -> None:
     from rich.table import Table
 
     from artkit.cli.progress import RichReporter
-    from artkit.predict.evaluate import run_eval
+    from artkit.inference.evaluate import run_eval
 
     with RichReporter() as reporter:
         r = run_core(run_eval, cfg, reporter)

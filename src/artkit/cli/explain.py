@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from artkit.cli.app import app, console, run_core, show
 from artkit.cli.commands import config_command
-from artkit.predict.config import ExplainConfig
+from artkit.inference.config import ExplainConfig
 
 
 @config_command(
@@ -17,7 +17,7 @@ def explain_command(cfg: ExplainConfig, explicit: set[str]) -> None:
     """Show where the model looks: for each image its top classes and a Grad-CAM heat map (PNG per image and
     explain.html)."""
     from artkit.cli.progress import RichReporter
-    from artkit.predict.explain import run_explain
+    from artkit.inference.explain import run_explain
 
     with RichReporter() as reporter:
         r = run_core(run_explain, cfg, reporter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from artkit.cli.app import app, console, order_note, run_core, show
 from artkit.cli.commands import config_command
-from artkit.predict.config import PredictConfig
+from artkit.inference.config import PredictConfig
 
 
 @config_command(
@@ -16,7 +16,7 @@ from artkit.predict.config import PredictConfig
 def predict_command(cfg: PredictConfig, explicit: set[str]) -> None:
     """Predict the test set and write a submission in test.csv order, plus logits for `artkit ensemble`."""
     from artkit.cli.progress import RichReporter
-    from artkit.predict.predict import run_predict
+    from artkit.inference.predict import run_predict
 
     with RichReporter() as reporter:
         result = run_core(run_predict, cfg, reporter)

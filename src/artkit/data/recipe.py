@@ -41,12 +41,17 @@ def median_size(paths: Sequence[str], sample: int = SIZE_SAMPLE) -> tuple[float,
     return float(w), float(h)
 
 
-def choose_aug(train_paths: Sequence[str], test_paths: Sequence[str] | None) -> Choice:
+def choose_aug(
+    train_paths: Sequence[str],
+    test_paths: Sequence[str] | None,
+    medians: tuple[tuple[float, float] | None, tuple[float, float] | None] | None = None,
+) -> Choice:
     """``crop`` when the test images are much smaller than the training images (crops, as in Dacon's painter
-    competition, whose test images are quarter crops at half resolution), else ``light``."""
+    competition, whose test images are quarter crops at half resolution), else ``light``. ``medians``: the
+    (width, height) medians of train and test when already known (eda measures every image; a run samples)."""
     if not test_paths:
         return Choice(value="light", reason="no test set found to compare with")
-    train, test = median_size(train_paths), median_size(test_paths)
+    train, test = medians if medians is not None else (median_size(train_paths), median_size(test_paths))
     if train is None or test is None:
         return Choice(value="light", reason="image sizes could not be read")
     ratio = (test[0] * test[1]) / max(train[0] * train[1], 1.0)

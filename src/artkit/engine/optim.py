@@ -3,6 +3,9 @@ builders so that the names stay cheap to read."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from artkit.engine.config import TrainConfig
 
 
@@ -53,7 +56,8 @@ def build_scheduler(
     warmup = int(saved["warmup"]) if saved else min(int(cfg.warmup_epochs * updates_per_epoch), total // 2)
     common = dict(warmup_t=warmup, warmup_lr_init=cfg.lr * 0.01, t_in_epochs=False)
     if cfg.scheduler == "cosine":
-        scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=cfg.min_lr, **common)
+        with _quiet("timm.scheduler.cosine_lr"):  # "will have no effect" for a one-update run: true, and no news
+            scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=cfg.min_lr, **common)
     elif cfg.scheduler == "step":
         step_updates = (cfg.step_epochs or max(1, epochs // 3)) * updates_per_epoch
         scheduler = StepLRScheduler(optimizer, decay_t=step_updates, decay_rate=cfg.step_gamma, **common)
@@ -63,6 +67,18 @@ def build_scheduler(
     if saved:
         schedule.load_state(saved["segments"])
     return schedule
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """``logger``'s warnings left out while building (timm logs to the root handlers, so they reach the user)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 EMA_HORIZON = 1 / 3  # of the planned updates: what a fitted EMA decay averages over

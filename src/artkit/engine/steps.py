@@ -3,6 +3,7 @@ of where data and options come from."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class EpochStats:
     seconds: float
     images_per_s: float
     num_updates: int
+    data_wait: float = 0.0  # seconds of the epoch spent waiting for the loader
 
 
 @dataclass(kw_only=True)
@@ -76,6 +78,50 @@ class Step:
 StepCallback = Callable[[Step], bool | None]  # -> stop the epoch now?
 
 
+SYNC_EVERY = 16  # on CUDA: steps between reads of the loss on the host (each read waits for the GPU)
+
+
+class LossTally:
+    """The epoch's training loss: summed on the device and read back every ``every`` steps, so that on a GPU a
+    step never waits for the one before (a read per step did). Every read checks that the loss is finite."""
+
+    def __init__(self, carried: tuple[float, int], device: torch.device, every: int) -> None:
+        self.total, self.images = carried  # as of the last read
+        self.every = every
+        self.pending = torch.zeros((), device=device)  # summed since the last read
+        self.pending_images = self.pending_steps = 0
+
+    def add(self, loss: torch.Tensor, n: int, step: int) -> None:
+        if self.every == 1 and not torch.isfinite(loss):  # read every step: stop before the step is taken
+            raise _non_finite(float(loss.detach()), f"at step {step}")
+        self.pending += loss.detach() * n
+        self.pending_images += n
+        self.pending_steps += 1
+
+    def read(self, step: int, force: bool = False) -> None:
+        """Move what the device summed to the host (every ``every`` steps, or now with ``force``)."""
+        if not self.pending_steps or (self.pending_steps < self.every and not force):
+            return
+        value = float(self.pending)
+        if not math.isfinite(value):
+            raise _non_finite(value, f"by step {step}")
+        self.total += value
+        self.images += self.pending_images
+        self.pending.zero_()
+        self.pending_images = self.pending_steps = 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.images, 1)
+
+
+def _non_finite(value: float, where: str) -> NonFiniteLoss:
+    return NonFiniteLoss(
+        f"the loss became {value} {where} of the epoch",
+        "lower --lr, add --clip-grad 1.0, or use --amp bf16/off; the last good checkpoint is kept",
+    )
+
+
 def train_one_epoch(
     parts: TrainParts,
     loader,
@@ -85,60 +131,67 @@ def train_one_epoch(
     backbone_frozen: bool = False,
     first_step: int = 0,
     carried: tuple[float, int] = (0.0, 0),
+    sync_every: int | None = None,
 ) -> EpochStats:
     """One pass over ``loader``, or its first steps when ``on_step`` says stop (at an optimiser update: a time
     budget that ends within the epoch). ``first_step``: the steps of the epoch done before (a run resumed within
     it; ``loader`` then yields only the rest), and ``carried`` their loss sum and images, so the epoch's mean loss
-    is the same. Stops with :class:`NonFiniteLoss` at the first NaN/inf loss."""
+    is the same. The loss is read on the host every ``sync_every`` steps (default: every step on a CPU, where it
+    costs nothing, :data:`SYNC_EVERY` on a GPU; ``on_step`` sees the mean as of the last read); a NaN/inf loss
+    stops the epoch with :class:`NonFiniteLoss` at that read."""
     train_mode(parts.model, backbone_frozen)
     start = time.perf_counter()
-    (total_loss, seen), steps = carried, len(loader)
+    every = sync_every or (SYNC_EVERY if rt.device.type == "cuda" else 1)
+    tally, steps, seen = LossTally(carried, rt.device, every), len(loader), carried[1]
+    waited = 0.0  # seconds the step loop waited for the loader's next batch
+    batches = iter(loader)
     parts.optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets) in enumerate(loader, start=first_step):
-        images, targets = rt.images(images), targets.to(rt.device, non_blocking=True)
+    for step in range(first_step, steps):
+        asked = time.perf_counter()
+        batch = next(batches, None)
+        waited += time.perf_counter() - asked
+        if batch is None:
+            break
+        images, targets = rt.images(batch[0]), batch[1].to(rt.device, non_blocking=True)
         if parts.mixup is not None:
             images, targets = parts.mixup(images, targets)
         updating = updates_through(step + 1, steps, parts.grad_accum) > updates_through(step, steps, parts.grad_accum)
         with rt.autocast():
             logits = parts.forward(images, sync=updating)
         loss = parts.criterion(logits.float(), targets)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(
-                f"the loss became {loss.item()} at step {step + 1} of the epoch",
-                "lower --lr, add --clip-grad 1.0, or use --amp bf16/off; the last good checkpoint is kept",
-            )
-        backward = loss / parts.grad_accum
-        if updating or parts.net is None:
-            (parts.scaler.scale(backward) if parts.scaler is not None else backward).backward()
-        else:
-            with parts.net.no_sync():  # accumulate locally; the update's backward all-reduces
-                (parts.scaler.scale(backward) if parts.scaler is not None else backward).backward()
+        tally.add(loss, images.shape[0], step + 1)
+        _backward(parts, loss / parts.grad_accum, updating)
         if updating:
             num_updates = _update(parts, num_updates)
-        total_loss += loss.item() * images.shape[0]
         seen += images.shape[0]
+        tally.read(step + 1, force=step + 1 == steps)
         if on_step is not None:
-            speed = (seen - carried[1]) / max(time.perf_counter() - start, 1e-9)
             info = Step(
                 step=step + 1,
                 steps=steps,
-                loss=total_loss / seen,
+                loss=tally.mean,
                 lr=peak_lr(parts.optimizer),
-                images_per_s=speed,
-                images=seen,
+                images_per_s=(seen - carried[1]) / max(time.perf_counter() - start, 1e-9),
+                images=tally.images,
                 num_updates=num_updates,
                 at_update=updating,
             )
             if on_step(info) and updating:
                 break
+    tally.read(steps, force=True)
     seconds = time.perf_counter() - start
-    fresh = seen - carried[1]
-    return EpochStats(
-        loss=total_loss / max(seen, 1),
-        seconds=seconds,
-        images_per_s=fresh / max(seconds, 1e-9),
-        num_updates=num_updates,
-    )
+    speed = (seen - carried[1]) / max(seconds, 1e-9)
+    return EpochStats(loss=tally.mean, seconds=seconds, images_per_s=speed, num_updates=num_updates, data_wait=waited)
+
+
+def _backward(parts: TrainParts, loss: torch.Tensor, updating: bool) -> None:
+    """Backward of one step; between updates a distributed model accumulates without all-reducing."""
+    scaled = parts.scaler.scale(loss) if parts.scaler is not None else loss
+    if updating or parts.net is None:
+        scaled.backward()
+    else:
+        with parts.net.no_sync():  # the update's backward all-reduces
+            scaled.backward()
 
 
 def updates_through(step: int, steps: int, grad_accum: int) -> int:

@@ -161,6 +161,7 @@ class TrainLoop:
             "val_macro_f1": nan,
             "seconds": stats.seconds,
             "images_per_s": stats.images_per_s * s.dist.world,  # all ranks together
+            "data_wait_s": stats.data_wait,  # of the seconds, waiting for the loader
         }
 
     def _on_step(self, epoch: int):

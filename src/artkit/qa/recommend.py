@@ -29,12 +29,21 @@ def recommend(inputs: DataSource, data: dict[str, Any]) -> tuple[dict[str, Any],
         options["test_csv"], reasons["test_csv"] = str(inputs.test_csv.resolve()), "the test CSV eda read"
     train = inputs.train[inputs.train["label"].astype(str).str.strip() != ""]
     test_paths = inputs.test["path"].tolist() if inputs.test is not None else None
-    aug = choose_aug(train["path"].tolist(), test_paths)
+    aug = choose_aug(train["path"].tolist(), test_paths, (_median(data, "train"), _median(data, "test")))
     sampler = choose_sampler(list(data["classes"]["counts"].values()))
     options["aug"], reasons["aug"] = aug.value, aug.reason
     options["sampler"], reasons["sampler"] = sampler.value, sampler.reason
     typed_mapping(TrainConfig, options, "recommended.yaml")  # what eda writes must load
     return options, reasons, _notes(data)
+
+
+def _median(data: dict[str, Any], which: str) -> tuple[float, float] | None:
+    """The median (width, height) eda measured over every readable image of ``which`` (the numbers its summary
+    shows, so that recommended.yaml's reason agrees with them)."""
+    g = data["geometry"].get(which) or {}
+    if not g.get("width", {}).get("n"):
+        return None
+    return float(g["width"]["median"]), float(g["height"]["median"])
 
 
 def _notes(data: dict[str, Any]) -> list[str]:

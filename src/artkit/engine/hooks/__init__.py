@@ -26,10 +26,18 @@ def default_hooks(cfg, budget=None) -> list[Hook]:
     from artkit.engine.hooks.budget import TimeBudgetHook
     from artkit.engine.hooks.checkpoints import CheckpointHook, SaveEveryHook
     from artkit.engine.hooks.health import LearningCheckHook
+    from artkit.engine.hooks.pace import PaceHook
     from artkit.engine.hooks.record import ReporterHook, ResultsCsvHook
     from artkit.engine.hooks.stopping import EarlyStoppingHook
 
-    hooks: list[Hook] = [EarlyStoppingHook(), ResultsCsvHook(), CheckpointHook(), ReporterHook(), LearningCheckHook()]
+    hooks: list[Hook] = [
+        EarlyStoppingHook(),
+        ResultsCsvHook(),
+        CheckpointHook(),
+        ReporterHook(),
+        LearningCheckHook(),
+        PaceHook(),
+    ]
     if cfg.save_every:
         hooks.append(SaveEveryHook(seconds=parse_duration(cfg.save_every)))
     if budget is not None or cfg.time:

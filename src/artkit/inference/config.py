@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
 from artkit.engine.config import amp_option, device_option, workers_option
+from artkit.inference.tta import TTA_GROUPS
 from artkit.options import described, option
-from artkit.predict.tta import TTA_GROUPS
 
 RUN_PANEL, OUTPUT_PANEL = "Inference", "Output"
 ENSEMBLE_MODES = {"logit": "average logits", "prob": "average probabilities", "geometric": "average log-probabilities"}

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 
 from artkit.errors import ArtkitError
-from artkit.predict.config import InferenceOptions
+from artkit.inference.config import InferenceOptions
 from artkit.progress import Reporter
 
 
 def check_tta(ckpt: dict[str, Any], tta: str, model) -> None:
     """Refuse views that change the input size for models that take one size only (ViTs)."""
-    from artkit.predict.tta import resizes
+    from artkit.inference.tta import resizes
 
     fixed = getattr(getattr(model, "patch_embed", None), "strict_img_size", False)
     if resizes(tta) and fixed:
@@ -44,7 +44,7 @@ def run_checkpoint(
     from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime
     from artkit.engine.steps import predict_logits
-    from artkit.predict.tta import build_views, resizes
+    from artkit.inference.tta import build_views, resizes
 
     views = build_views(opts.tta)
     rt = Runtime.create(opts.device, opts.amp)

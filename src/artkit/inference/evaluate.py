@@ -12,10 +12,10 @@ import pandas as pd
 from artkit.data.layout import discover, table_from_csv
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
+from artkit.inference.config import EvalConfig
+from artkit.inference.eval_page import Scored
+from artkit.inference.runner import run_checkpoint
 from artkit.metrics import confusion, most_confused, per_class, summary_metrics
-from artkit.predict.config import EvalConfig
-from artkit.predict.eval_page import Scored
-from artkit.predict.runner import run_checkpoint
 from artkit.progress import Reporter
 from artkit.reader import read_csv_text
 from artkit.writer import ensure_dir, write_json
@@ -70,8 +70,8 @@ def targets_of(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
 
 def write_eval_files(out: Path, cfg: EvalConfig, ckpt: dict[str, Any], described: str, scored: Scored) -> EvalResult:
     """metrics.json, the confusion matrices, and report.html with review.csv."""
+    from artkit.inference.eval_page import write_report
     from artkit.plots import plot_confusion
-    from artkit.predict.eval_page import write_report
 
     classes, y, pred = scored.classes, scored.y, scored.pred
     metrics = summary_metrics(y, pred)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from artkit.errors import ArtkitError
-from artkit.predict.tta import build_views, parse_tta
+from artkit.inference.tta import build_views, parse_tta
 
 
 @pytest.mark.parametrize(

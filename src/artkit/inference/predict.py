@@ -9,10 +9,9 @@ import pandas as pd
 
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.health import submission_warning
-from artkit.metrics import summary_metrics
-from artkit.predict.config import PredictConfig
-from artkit.predict.runner import run_checkpoint
-from artkit.predict.submission import (
+from artkit.inference.config import PredictConfig
+from artkit.inference.runner import run_checkpoint
+from artkit.inference.submission import (
     label_targets,
     labelled_csv,
     load_test_table,
@@ -21,6 +20,7 @@ from artkit.predict.submission import (
     submission_columns,
     write_submission,
 )
+from artkit.metrics import summary_metrics
 from artkit.progress import Reporter
 
 

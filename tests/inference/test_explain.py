@@ -34,7 +34,7 @@ def patch_dataset(root: Path, per_class: int = 40, seed: int = 0) -> Path:
 def test_grad_cam_peaks_on_the_evidence(tmp_path: Path):
     from artkit.data.images import load_image
     from artkit.engine.checkpoint import load_checkpoint
-    from artkit.predict.explain import Explainer
+    from artkit.inference.explain import Explainer
 
     data = patch_dataset(tmp_path / "data")
     artkit(
@@ -107,7 +107,7 @@ def test_explain_names_each_image_once_and_shows_the_true_label(tmp_path: Path):
 
 
 def test_explain_works_for_vision_transformers(tmp_path: Path):
-    from artkit.predict.explain import Explainer
+    from artkit.inference.explain import Explainer
 
     random_checkpoint(tmp_path / "vit.pt", "test_vit", img_size=64)
     explainer = Explainer(torch.load(tmp_path / "vit.pt", weights_only=True), "vit.pt", layer=None)

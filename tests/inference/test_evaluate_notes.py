@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from artkit.predict.evaluate import differs_from_run
+from artkit.inference.evaluate import differs_from_run
 
 from helpers import TINY, artkit
 

@@ -111,7 +111,7 @@ def confused_sheet(s: Scored, confused: list[dict], path: Path, workers: int | N
 def top_loss_panels(s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], source: str, folder: Path) -> list[Path]:
     """Image | Grad-CAM for the predicted class, with given and predicted labels, for each top loss."""
     from artkit.data.images import load_image
-    from artkit.predict.explain import Explainer
+    from artkit.inference.explain import Explainer
     from artkit.render.overlay import panel
 
     if losses.empty:

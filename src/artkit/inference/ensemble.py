@@ -12,11 +12,10 @@ import pandas as pd
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
 from artkit.health import submission_warning
-from artkit.metrics import softmax, summary_metrics
-from artkit.predict.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptions
-from artkit.predict.predict import logits_path_for
-from artkit.predict.runner import refuse_non_finite, run_checkpoint
-from artkit.predict.submission import (
+from artkit.inference.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptions
+from artkit.inference.predict import logits_path_for
+from artkit.inference.runner import refuse_non_finite, run_checkpoint
+from artkit.inference.submission import (
     label_targets,
     labelled_csv,
     load_logits,
@@ -26,6 +25,7 @@ from artkit.predict.submission import (
     submission_columns,
     write_submission,
 )
+from artkit.metrics import softmax, summary_metrics
 from artkit.progress import Reporter
 from artkit.reader import load_yaml, read_csv_text
 

@@ -13,8 +13,8 @@ import numpy as np
 from artkit.data.layout import IMAGE_EXTENSIONS, table_from_csv
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
-from artkit.predict.config import ExplainConfig
-from artkit.predict.submission import labelled_csv
+from artkit.inference.config import ExplainConfig
+from artkit.inference.submission import labelled_csv
 from artkit.progress import Reporter
 from artkit.render.html import page
 from artkit.writer import ensure_dir, save_image, write_text
@@ -78,7 +78,7 @@ class Explainer:
         from artkit.data.transforms import create_transform
         from artkit.engine.checkpoint import model_from_checkpoint
         from artkit.engine.device import Runtime
-        from artkit.predict.cam import GradCam
+        from artkit.inference.cam import GradCam
 
         self.ckpt = ckpt
         self.classes = list(ckpt["classes"])

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
+from artkit.inference.ensemble import Member, combine, fit_weights
 from artkit.metrics import softmax
-from artkit.predict.ensemble import Member, combine, fit_weights
 
 
 def test_combine_modes():
@@ -55,7 +55,7 @@ def test_fit_weights_keeps_equal_weights_when_fitting_only_memorises_the_oof_row
 
 
 def test_oof_score_of_an_ensemble_uses_the_weights():
-    from artkit.predict.ensemble import oof_arrays, oof_macro_f1
+    from artkit.inference.ensemble import oof_arrays, oof_macro_f1
 
     classes = ["a", "b"]
     labels = ["a", "b", "a", "b"]

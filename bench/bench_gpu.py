@@ -1,0 +1,222 @@
+"""The first thing to run on a GPU: artkit's training and prediction speed as ratios against bare loops, measured
+in the same run on the same device.
+
+    python bench/bench_gpu.py                      # on the GPU machine: under 5 minutes
+    python bench/bench_gpu.py --dry                # CPU, tiny sizes, a minute: checks that the script works (CI)
+    python bench/bench_gpu.py --timm-train PATH    # also timm's own train.py (from the timm repository)
+
+Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), channels_last on:
+
+* a **bare step**: forward, backward and AdamW on one batch of pre-made tensors already on the device, the
+  ceiling of any training loop;
+* **artkit train**: ``artkit train`` on the built-in demo images (decoded, augmented and batched by its loader),
+  the images/s of its last epoch; the ratio to the bare step is what the loader, the hooks and the loop cost;
+* **timm train.py** (with ``--timm-train``): timm's reference script on the same images, model, size, batch and
+  optimiser, in a folder-per-class copy of them;
+* **predict** against a **bare forward** (no-grad, pre-made tensors).
+
+Each measurement is a row of ``--results`` (default bench/results/gpu.csv) with the device named; the ratios
+are printed. ``torch.compile`` and a decoded-image cache are not artkit options yet: nothing is measured for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import append_row, invocation
+
+
+def amp_modes(device: torch.device) -> list[str]:
+    if device.type == "cuda":
+        return ["off", "bf16", "fp16"] if torch.cuda.is_bf16_supported() else ["off", "fp16"]
+    return ["off", "bf16"]
+
+
+def _autocast(device: torch.device, amp: str):
+    import contextlib
+
+    if amp == "off":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare_images_per_s(model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int) -> float:
+    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last."""
+    import timm
+
+    model = timm.create_model(model_name, pretrained=False, num_classes=5).to(device)
+    model = model.to(memory_format=torch.channels_last).train(train)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 5, (batch,), device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+    def step() -> None:
+        if not train:
+            with torch.no_grad(), _autocast(device, amp):
+                model(x)
+            return
+        with _autocast(device, amp):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    for _ in range(3):  # warm-up: kernels are chosen on the first calls
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def artkit_train_images_per_s(data: Path, out: Path, args, amp: str) -> float:
+    """The last epoch's images/s of ``artkit train`` on ``data`` (its loader, hooks and loop included)."""
+    from artkit.engine.config import TrainConfig
+    from artkit.engine.train_command import train
+    from artkit.progress import Reporter
+
+    cfg = TrainConfig(
+        data=str(data),
+        model=args.model,
+        pretrained=False,
+        img_size=args.img_size,
+        batch_size=args.batch,
+        epochs=args.epochs,
+        amp=amp,
+        device=args.device,
+        workers=args.workers,
+        out=str(out),
+        name=f"amp_{amp}",
+        aug="light",
+        ema=False,
+    )
+    result = train(cfg, Reporter())
+    return float(result.rows[-1]["images_per_s"])
+
+
+def artkit_predict_images_per_s(checkpoint: Path, data: Path, args, amp: str) -> float:
+    from artkit.inference.config import PredictConfig
+    from artkit.inference.predict import run_predict
+
+    cfg = PredictConfig(
+        checkpoint=str(checkpoint),
+        data=str(data),
+        out=str(checkpoint.parent / f"sub_{amp}.csv"),
+        batch_size=args.batch,
+        workers=args.workers,
+        device=args.device,
+        amp=amp,
+        tta="none",
+    )
+    start = time.perf_counter()
+    result = run_predict(cfg)
+    return result.rows / (time.perf_counter() - start)
+
+
+def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path) -> float | None:
+    """timm's train.py on a folder-per-class copy of the demo training images; images/s from its epoch time."""
+    import shutil
+
+    import pandas as pd
+
+    folders = out / "timm_data"
+    if not folders.exists():
+        table = pd.read_csv(data / "train.csv")
+        for split in ("train", "validation"):
+            for row in table.itertuples(index=False):
+                target = folders / split / str(row.artist).replace("/", "_")
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(data / row.img_path, target / Path(row.img_path).name)
+    cmd = [sys.executable, script, "--data-dir", str(folders), "--model", args.model, "--num-classes", "5"]
+    cmd += ["--img-size", str(args.img_size), "--batch-size", str(args.batch), "--epochs", str(args.epochs)]
+    cmd += ["--opt", "adamw", "--lr", "3e-3", "--workers", str(args.workers), "--channels-last"]
+    cmd += ["--output", str(out / "timm_out")]
+    if amp != "off":
+        cmd += ["--amp", "--amp-dtype", {"bf16": "bfloat16", "fp16": "float16"}[amp]]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        print(f"timm train.py failed ({amp}): {done.stderr[-500:]}")
+        return None
+    images = len(list((folders / "train").rglob("*.*"))) * args.epochs
+    return images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dry", action="store_true", help="CPU, tiny sizes: checks the script, measures nothing")
+    p.add_argument("--model", default="tf_efficientnet_lite0")
+    p.add_argument("--img-size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps", type=int, default=30, help="timed steps of the bare loops")
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--timm-train", help="path to timm's train.py (from the timm repository)")
+    p.add_argument("--results", default=str(Path(__file__).parent / "results" / "gpu.csv"))
+    args = p.parse_args()
+    if args.dry:
+        args.model, args.img_size, args.batch, args.epochs, args.steps = "test_efficientnet", 32, 8, 1, 3
+        args.workers, args.device = 0, "cpu"
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
+    if device.type == "auto":
+        device = torch.device("cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    from artkit.data.synthetic import make_demo_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_demo_dataset(Path(tmp) / "data")
+        for amp in amp_modes(device):
+            bare = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)
+            forward = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps)
+            ours = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp)
+            predict = artkit_predict_images_per_s(Path(tmp) / "runs" / f"amp_{amp}" / "best.pt", data, args, amp)
+            timm_ips = timm_train_images_per_s(args.timm_train, data, args, amp, Path(tmp)) if args.timm_train else None
+            row = append_row(
+                args.results,
+                invocation(),
+                device=name,
+                dry=args.dry,
+                model=args.model,
+                img_size=args.img_size,
+                batch=args.batch,
+                amp=amp,
+                bare_step_ips=round(bare, 1),
+                artkit_train_ips=round(ours, 1),
+                train_vs_bare=round(ours / bare, 3),
+                timm_train_ips=round(timm_ips, 1) if timm_ips else None,
+                artkit_vs_timm=round(ours / timm_ips, 3) if timm_ips else None,
+                bare_forward_ips=round(forward, 1),
+                predict_ips=round(predict, 1),
+                predict_vs_forward=round(predict / forward, 3),
+            )
+            print(
+                f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
+                + (f", {row['artkit_vs_timm']}x timm train.py" if timm_ips else "")
+                + f"; predict {row['predict_ips']} img/s = {row['predict_vs_forward']}x a bare forward"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""What sets the pace of a run, said once after its first epoch: the model, or the data loader that keeps it
+waiting (decoding and augmenting images on too few cores)."""
+
+from __future__ import annotations
+
+from artkit.engine.hooks.base import EpochEnd, Hook
+
+LOADER_BOUND = 0.25  # of an epoch spent waiting for the loader: beyond it, the loader sets the pace
+
+
+class PaceHook(Hook):
+    """After the session's first epoch: the model's images/s, and how long the loader kept it waiting; when that
+    is a large part of the epoch, the fix."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def on_epoch_end(self, loop, end: EpochEnd) -> None:
+        if self.said:
+            return
+        self.said = True
+        row, s = end.row, loop.s
+        seconds, waited = row.get("seconds") or 0.0, row.get("data_wait_s") or 0.0
+        if seconds <= 0:
+            return
+        share = waited / seconds
+        model_speed = row["images_per_s"] * seconds / max(seconds - waited, 1e-9)
+        line = f"pace: the model trains {model_speed:.0f} images/s; the loader kept it waiting {share:.0%} of the epoch"
+        if share < LOADER_BOUND:
+            loop.reporter.message(line)
+            return
+        loop.reporter.warning(
+            f"{line}: the data loader sets the pace. Give it more processes (--workers, now {s.workers}) if cores "
+            "are idle, or store the images smaller: decoding large JPEGs costs the most"
+        )
