@@ -136,3 +136,16 @@ def test_docs_architecture_names_every_module():
     text = doc.read_text(encoding="utf-8")
     assert text == architecture_doc(text), "regenerate: python -m artkit.cli.docs docs/architecture.md"
     assert all(f"`artkit/{p.relative_to(SRC / 'artkit').as_posix()}`" in text for p in (SRC / "artkit").rglob("*.py"))
+
+
+def test_no_line_is_over_120_characters():
+    """ruff's limit, also for the lines its noqa comments let through."""
+    root = SRC.parent
+    long = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("src", "tests", "bench")
+        for path in (root / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if len(line) > 120
+    ]
+    assert not long, long

@@ -35,3 +35,10 @@ def test_options_are_checked_as_on_the_command_line(tmp_path: Path):
     with pytest.raises(ArtkitError) as err:  # an output may not replace an input, as with -o on the command line
         artkit.predict(str(tmp_path / "best.pt"), str(tmp_path), out=str(tmp_path / "train.csv"))
     assert "train.csv" in str(err.value)
+
+
+def test_paths_are_accepted_where_options_hold_text(tmp_path: Path):
+    from artkit.cli.api import _config
+
+    cfg = _config("ensemble", {"members": [tmp_path / "a.pt", tmp_path / "b.pt"], "out": tmp_path / "s.csv"})
+    assert cfg.members == [str(tmp_path / "a.pt"), str(tmp_path / "b.pt")] and cfg.out == str(tmp_path / "s.csv")

@@ -66,3 +66,29 @@ def test_oof_score_of_an_ensemble_uses_the_weights():
     y, probs = oof_arrays(members, classes)
     assert oof_macro_f1(y, probs, np.array([1.0, 0.0]), "logit") == 1.0
     assert oof_macro_f1(y, probs, np.array([0.0, 1.0]), "logit") == 0.0
+
+
+def test_checkpoints_that_preprocess_alike_share_one_pass(tmp_path, monkeypatch):
+    """Each test image is decoded once per input size, not once per checkpoint, and the logits are each
+    checkpoint's own."""
+    import artkit.data.dataset as dataset
+    from artkit.engine.checkpoint import load_checkpoint
+    from artkit.inference.config import PredictConfig
+    from artkit.inference.runner import run_checkpoint, run_checkpoints
+
+    from helpers import make_dacon, random_checkpoint
+
+    data = make_dacon(tmp_path / "data")
+    paths = sorted(str(p) for p in (data / "test").iterdir())
+    same = [str(random_checkpoint(tmp_path / f"m{i}.pt", img_size=32)) for i in range(3)]
+    other = str(random_checkpoint(tmp_path / "big.pt", img_size=48))
+    decoded = []
+    real = dataset.load_image
+    monkeypatch.setattr(dataset, "load_image", lambda path, size: decoded.append(path) or real(path, size))
+    opts = PredictConfig(checkpoint="x", batch_size=4, workers=0, tta="none")
+    out = run_checkpoints([*same, other], paths, opts)
+    assert len(decoded) == 2 * len(paths)  # one pass at 32 px for three checkpoints, one at 48 px
+    for source in (*same, other):
+        classes, logits = out[source]
+        alone = run_checkpoint(load_checkpoint(source), paths, opts, source=source)
+        assert classes == ["a", "b", "c"] and np.allclose(logits, alone, atol=1e-5)

@@ -4,7 +4,8 @@
 commands and the app never import each other.
 """
 
-from artkit.cli import clean, demo, eda, ensemble, eval, explain, models, predict, runs, train, weights  # noqa: F401 - registers commands
+# importing the command modules registers their commands on the app
+from artkit.cli import clean, demo, eda, ensemble, eval, explain, models, predict, runs, train, weights  # noqa: F401
 from artkit.cli.app import app
 
 __all__ = ["app", "main"]

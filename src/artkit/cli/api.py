@@ -7,6 +7,7 @@ command line; the functions return the results the commands print.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -17,10 +18,19 @@ def _config(command: str, values: dict[str, Any]) -> Any:
     from artkit.cli.commands import COMMANDS
     from artkit.options import check_outputs, merge
 
-    given = {k: v for k, v in values.items() if v is not None}
+    given = {k: _plain(v) for k, v in values.items() if v is not None}
     cfg = merge(COMMANDS[command], {}, set(), given, f"artkit.{command.replace(' ', '_')}()")
     check_outputs(cfg)
     return cfg
+
+
+def _plain(value: Any) -> Any:
+    """Paths (``run.best_path``) as the text the options hold; lists of them too."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def demo_data(out: str = "demo/data", seed: int = 0) -> str:
@@ -73,6 +83,6 @@ def ensemble(*members: str, **options: Any):
     from artkit.cli.progress import RichReporter
     from artkit.inference.ensemble import run_ensemble
 
-    cfg = _config("ensemble", {"members": [str(m) for m in members], **options})
+    cfg = _config("ensemble", {"members": list(members), **options})
     with RichReporter() as reporter:
         return run_ensemble(cfg, reporter)

@@ -235,20 +235,37 @@ def predict_logits(
     on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits (float32, views averaged) and targets for every sample of ``loader``, in order."""
-    model.eval()
-    outs, targets = [], []
+    [logits], targets = predict_logits_of([model], loader, rt, views, on_step)
+    return logits, targets
+
+
+@torch.no_grad()
+def predict_logits_of(
+    models: Sequence[nn.Module],
+    loader,
+    rt: Runtime,
+    views: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`predict_logits` of several models in one pass over ``loader``: each batch is decoded once and every
+    model (and view) runs on it; one logits array per model."""
+    for model in models:
+        model.eval()
+    outs: list[list[torch.Tensor]] = [[] for _ in models]
+    targets = []
     views = views or [lambda x: x]
     for step, (images, target) in enumerate(loader):
         images = rt.images(images)
-        acc = None
-        for view in views:
-            with rt.autocast():
-                logits = model(view(images)).float()
-            acc = logits if acc is None else acc + logits
-        outs.append((acc / len(views)).cpu())
+        for out, model in zip(outs, models):
+            acc = None
+            for view in views:
+                with rt.autocast():
+                    logits = model(view(images)).float()
+                acc = logits if acc is None else acc + logits
+            out.append((acc / len(views)).cpu())
         targets.append(target)
         if on_step is not None:
             on_step(step + 1, len(loader))
-    if not outs:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-    return torch.cat(outs).numpy().astype(np.float32), torch.cat(targets).numpy()
+    if not targets:
+        return [np.zeros((0, 0), np.float32) for _ in models], np.zeros(0, np.int64)
+    return [torch.cat(out).numpy().astype(np.float32) for out in outs], torch.cat(targets).numpy()

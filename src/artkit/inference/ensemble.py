@@ -12,9 +12,9 @@ import pandas as pd
 from artkit.engine.checkpoint import load_checkpoint
 from artkit.errors import ArtkitError
 from artkit.health import submission_warning
-from artkit.inference.config import ENSEMBLE_MODES, EnsembleConfig, InferenceOptions
+from artkit.inference.config import ENSEMBLE_MODES, EnsembleConfig
 from artkit.inference.predict import logits_path_for
-from artkit.inference.runner import refuse_non_finite, run_checkpoint
+from artkit.inference.runner import refuse_non_finite, run_checkpoints
 from artkit.inference.submission import (
     label_targets,
     labelled_csv,
@@ -121,37 +121,46 @@ def _planned_folds(run: Path) -> int | None:
     return folds if isinstance(folds, int) and not isinstance(folds, bool) and folds >= 2 else None
 
 
-def _kfold_member(p: Path, paths: list[str], opts: InferenceOptions, reporter: Reporter | None):
+def _kfold_member(p: Path, computed: dict[str, tuple[list[str], np.ndarray]]):
     parts, classes = [], None
     for ck_path in _kfold_checkpoints(p):
-        ckpt = load_checkpoint(ck_path)
-        classes = classes or list(ckpt["classes"])
-        logits = run_checkpoint(ckpt, paths, opts, "predict", reporter, source=str(ck_path))
-        parts.append(_align_classes(str(ck_path), list(ckpt["classes"]), classes, logits))
+        fold_classes, logits = computed[str(ck_path)]
+        classes = classes or fold_classes
+        parts.append(_align_classes(str(ck_path), fold_classes, classes, logits))
     oof = read_csv_text(p / "oof.csv") if (p / "oof.csv").exists() else None
     return classes, np.mean(parts, axis=0).astype(np.float32), oof
 
 
+def checkpoints_of(members: list[str]) -> list[str]:
+    """Every checkpoint the members run: themselves, or a k-fold run folder's fold*/best.pt (logits files none)."""
+    out = []
+    for m in members:
+        p = Path(m)
+        if p.is_dir():
+            out += [str(f) for f in _kfold_checkpoints(p)]
+        elif p.suffix != ".npz":
+            out.append(m)
+    return out
+
+
 def load_member(
-    path: str, test: pd.DataFrame, reference: list[str] | None, opts: InferenceOptions, reporter: Reporter | None
+    path: str, test: pd.DataFrame, reference: list[str] | None, computed: dict[str, tuple[list[str], np.ndarray]]
 ) -> Member:
-    """Logits of one member over the test set: computed (checkpoints, one model in memory at a time)
-    or read (logits files); a k-fold run folder is the logit mean of its fold checkpoints."""
+    """Logits of one member over the test set: a checkpoint's or a k-fold run's (the logit mean of its folds)
+    from ``computed`` (:func:`artkit.inference.runner.run_checkpoints`), or a logits file's."""
     p = Path(path)
-    test_ids, paths = test["id"].tolist(), test["path"].tolist()
     oof = None
     if p.is_dir():
         kind = "kfold"
-        classes, logits, oof = _kfold_member(p, paths, opts, reporter)
+        classes, logits, oof = _kfold_member(p, computed)
     elif p.suffix == ".npz":
         kind = "logits"
         ids, classes, logits = load_logits(p)
         refuse_non_finite(logits, path)
-        logits = _align_ids(path, ids, test_ids, logits)
+        logits = _align_ids(path, ids, test["id"].tolist(), logits)
     else:
         kind = "checkpoint"
-        ckpt = load_checkpoint(p)
-        classes, logits = list(ckpt["classes"]), run_checkpoint(ckpt, paths, opts, "predict", reporter, source=path)
+        classes, logits = computed[path]
     reference = reference or classes
     return Member(
         path=path, kind=kind, classes=reference, logits=_align_classes(path, classes, reference, logits), oof=oof
@@ -350,11 +359,13 @@ def run_ensemble(cfg: EnsembleConfig, reporter: Reporter | None = None) -> Ensem
     cfg = with_data_folder(cfg, reporter)
     check_members(cfg)
     test, source, label_col = _test_rows(cfg)
+    checkpoints = checkpoints_of(cfg.members)
+    if reporter and checkpoints:
+        reporter.message(f"{len(checkpoints)} checkpoint(s) over {len(test)} test images: one pass per input size")
+    computed = run_checkpoints(checkpoints, test["path"].tolist(), cfg, reporter)
     members: list[Member] = []
-    for i, path in enumerate(cfg.members, 1):
-        if reporter:
-            reporter.message(f"member {i}/{len(cfg.members)}: {path}")
-        members.append(load_member(path, test, members[0].classes if members else None, cfg, reporter))
+    for path in cfg.members:
+        members.append(load_member(path, test, members[0].classes if members else None, computed))
     classes = members[0].classes
     fit_report = None
     if cfg.fit_weights:

@@ -24,6 +24,10 @@ def check_tta(ckpt: dict[str, Any], tta: str, model) -> None:
         )
 
 
+# weights of the models that run together in one pass over the images; beyond it, the group takes several passes
+MAX_PASS_BYTES = 2 * 1024**3
+
+
 def run_checkpoint(
     ckpt: dict[str, Any],
     paths: list[str],
@@ -39,28 +43,81 @@ def run_checkpoint(
     (e.g. the centre-quarter crop of the ``crop`` preset), as during training. A ``features`` list receives the
     pooled features (the classifier's input, views averaged) as one float32 array.
     """
+    return _run_models([(source, ckpt)], paths, opts, stage, reporter, features)[0]
+
+
+def run_checkpoints(
+    sources: list[str], paths: list[str], opts: InferenceOptions, reporter: Reporter | None = None
+) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Classes and logits of several checkpoints over the same images (an ensemble's members and folds): those that
+    preprocess alike (image size, normalisation) share one pass, each image decoded once and every model run on
+    its batch; the models of a pass hold at most :data:`MAX_PASS_BYTES` of weights."""
+    from collections import defaultdict
+
+    from artkit.engine.checkpoint import load_checkpoint
+
+    groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for source in dict.fromkeys(sources):
+        ckpt = load_checkpoint(source)
+        groups[(ckpt["config"].get("aug", "none"), ckpt["img_size"], *ckpt["mean"], *ckpt["std"])].append(
+            (source, ckpt)
+        )
+    out: dict[str, tuple[list[str], np.ndarray]] = {}
+    for members in groups.values():
+        for chunk in _within_bytes(members):
+            logits = _run_models(chunk, paths, opts, "predict", reporter)
+            out.update({source: (list(ckpt["classes"]), z) for (source, ckpt), z in zip(chunk, logits)})
+    return out
+
+
+def _within_bytes(members: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """``members`` in runs of at most :data:`MAX_PASS_BYTES` of weights (at least one each)."""
+    chunks: list[list] = [[]]
+    held = 0
+    for member in members:
+        size = sum(t.numel() * t.element_size() for t in member[1]["state_dict"].values())
+        if chunks[-1] and held + size > MAX_PASS_BYTES:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(member)
+        held += size
+    return chunks
+
+
+def _run_models(
+    members: list[tuple[str, dict[str, Any]]],
+    paths: list[str],
+    opts: InferenceOptions,
+    stage: str,
+    reporter: Reporter | None,
+    features: list | None = None,
+) -> list[np.ndarray]:
+    """Logits of each (source, checkpoint) of ``members`` (which preprocess alike) in one pass over ``paths``."""
     import torch
 
     from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime
-    from artkit.engine.steps import predict_logits
+    from artkit.engine.steps import predict_logits_of
     from artkit.inference.tta import build_views, resizes
 
     views = build_views(opts.tta)
     rt = Runtime.create(opts.device, opts.amp)
-    loader = image_loader(ckpt, paths, opts, stage, rt)
-    model = rt.prepare(model_from_checkpoint(ckpt, source))
-    check_tta(ckpt, opts.tta, model)
+    first = members[0][1]
+    loader = image_loader(first, paths, opts, stage, rt)
+    models = []
+    for source, ckpt in members:
+        models.append(rt.prepare(model_from_checkpoint(ckpt, source)))
+        check_tta(ckpt, opts.tta, models[-1])
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
-    hook = _capture_features(model, features, len(views)) if features is not None else None
+    hook = _capture_features(models[0], features, len(views)) if features is not None else None
     try:
-        logits, _ = predict_logits(model, loader, rt, views, on_step)
+        logits, _ = predict_logits_of(models, loader, rt, views, on_step)
     except torch.cuda.OutOfMemoryError:
         raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
     except RuntimeError as exc:  # models without a size flag that still fail on other input sizes
         if resizes(opts.tta) and "size" in str(exc):
             raise ArtkitError(
-                f"{ckpt['model']} cannot take other input sizes, so --tta multi-scale does not apply",
+                f"{first['model']} cannot take other input sizes, so --tta multi-scale does not apply",
                 "use hflip or five-crop",
             ) from None
         raise
@@ -68,8 +125,9 @@ def run_checkpoint(
         if hook is not None:
             hook.remove()
             features[:] = [np.concatenate(features).astype(np.float32)] if features else []
-        del model
-    refuse_non_finite(logits, source)
+        del models
+    for (source, _), out in zip(members, logits):
+        refuse_non_finite(out, source)
     return logits
 
 
