@@ -318,6 +318,14 @@ def test_runs_shows_a_live_run_as_running_and_damaged_files_as_damaged(tmp_path:
     assert "damaged" in rows["broken"] and "results.csv is damaged" in " ".join(r.output.split()), r.output
     (live / ".running").write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))  # a dead pid
     assert "interrupted" in artkit("runs", runs).output
+    # eval of a run whose record is damaged: one message naming the file, no traceback
+    (live / "split.csv").write_bytes(b"\x00\xff garbage\nnot,a,split\n")
+    r = artkit("eval", live / "best.pt", ok=False)
+    assert r.exit_code == 2 and "split.csv" in r.output and "Traceback" not in r.output, r.output
+    (live / "config.yaml").write_text("epochs: [unclosed\n")
+    (live / "summary.json").write_text("{truncated")
+    r = artkit("eval", live / "best.pt", "--data", data, "--out", tmp_path / "ev")  # the checkpoint is enough
+    assert "macro-F1" in r.output
 
 
 _yaml_value = st.recursive(

@@ -88,13 +88,13 @@ class LossTally:
     def __init__(self, carried: tuple[float, int], device: torch.device, every: int) -> None:
         self.total, self.images = carried  # as of the last read
         self.every = every
-        self.pending = torch.zeros((), device=device)  # summed since the last read
+        self.pending = torch.zeros((), dtype=torch.float64, device=device)  # summed since the last read
         self.pending_images = self.pending_steps = 0
 
     def add(self, loss: torch.Tensor, n: int, step: int) -> None:
         if self.every == 1 and not torch.isfinite(loss):  # read every step: stop before the step is taken
             raise _non_finite(float(loss.detach()), f"at step {step}")
-        self.pending += loss.detach() * n
+        self.pending += loss.detach().double() * n
         self.pending_images += n
         self.pending_steps += 1
 
