@@ -131,6 +131,45 @@ def machines(name: str) -> Render:
     return render
 
 
+# train's defaults against the alternatives the 30-minute ablation tried: option, default, alternative, its rows
+DEFAULTS = [
+    ("--aug", "auto (crop here)", "light", ["d_light"]),
+    ("--sampler", "auto (sqrt here)", "none", ["d_sampler_none"]),
+    ("--lr", "3e-3", "1e-3 / 5e-3", ["d_lr_1e-3", "d_lr_5e-3"]),
+    ("--layer-decay", "0.85", "1 (off)", ["d_ld_1"]),
+    ("--warmup-epochs", "0.2", "1", ["d_warmup_1"]),
+    ("--label-smoothing", "0.1", "0", ["d_ls_0"]),
+    ("--batch-size", "32", "16", ["d_bs_16"]),
+    ("--loss", "ce", "focal", ["d_focal"]),
+    ("--class-weights", "none", "sqrt", ["d_cw_sqrt"]),
+    ("--ema", "on, decay fitted", "--no-ema", ["defaults_no_ema"]),
+    ("--cutmix / --mixup", "off", "1.0 / 0.2", ["d_cutmix", "d_mixup"]),
+    ("--drop-rate / --drop-path-rate", "the model's", "0.2 / 0.1", ["d_dropout", "d_drop_path"]),
+    ("--img-size / --img-size-start", "the model's / off", "160 / 96", ["d_img_160", "d_prog"]),
+]
+
+
+def defaults(name: str) -> Render:
+    """One line per default: the mean change of switching to the alternative (each run against the defaults of
+    its own machine), on crops and whole paintings, and how many runs it rests on."""
+
+    def render(results: Path) -> str:
+        frame = read(results, name)
+        change = deltas(frame)
+        lines = []
+        for option, default, alternative, rows in DEFAULTS:
+            runs = [frame.index[frame["row"] == row] for row in rows]
+            means = [
+                " / ".join(signed(change.loc[idx, c].mean()) for idx in runs)
+                for c in ("crops_macro_f1", "full_macro_f1")
+            ]
+            lines.append([f"`{option}`", default, alternative, *means, " / ".join(str(len(idx)) for idx in runs)])
+        headers = ["option", "default", "alternative", "crops", "whole paintings", "runs"]
+        return markdown(pd.DataFrame(lines, columns=headers), headers)
+
+    return render
+
+
 ABLATION = {
     "row": "row",
     "change": "change",
@@ -163,6 +202,7 @@ VIEWS: dict[str, Render] = {
     "ablation_2ep:summary": summary("ablation_2ep"),
     "ablation_30m": table("ablation_30m", {**ABLATION, "host": "machine", "date": "date"}),
     "ablation_30m:summary": summary("ablation_30m"),
+    "ablation_30m:defaults": defaults("ablation_30m"),
     "ablation_30m:machines": machines("ablation_30m"),
     "explain": table(
         "explain", {"step": "command", "images": "images", "seconds": "wall s", "vs_predict": "vs predict"}
