@@ -263,3 +263,16 @@ def random_checkpoint(
     )
     save_torch(make_checkpoint(meta, net.state_dict(), {}, 1), path)
     return path
+
+
+class FakeClock:
+    """A clock that moves only when a test says so (``advance``): budgets and intervals without waiting."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds

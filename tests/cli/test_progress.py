@@ -10,6 +10,8 @@ import artkit.cli.progress as reporter_module
 from artkit.cli.progress import RichReporter
 from artkit.progress import Reporter
 
+from helpers import FakeClock
+
 
 def _console(monkeypatch, terminal: bool) -> io.StringIO:
     buf = io.StringIO()
@@ -76,27 +78,19 @@ def test_predict_eval_and_validation_report_their_passes(dacon: Path, tmp_path: 
     assert rec.passes and rec.passes[-1][1] == rec.passes[-1][2]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_off_a_terminal_a_plain_progress_line_every_interval(monkeypatch):
     buf, clock = _console(monkeypatch, terminal=False), FakeClock()
     r = RichReporter(clock=clock, interval=30)
     r.epoch_start(1, 3, 100)
     for step in range(1, 101):
-        clock.t += 1.0  # a step a second
+        clock.advance(1.0)  # a step a second
         r.step(step, 1.0, 1e-3, 10.0)
     lines = [line for line in buf.getvalue().splitlines() if " step " in line]
     assert len(lines) == 3, lines  # at 30, 60 and 90 s; the epoch's own line follows at its end
     assert "epoch 1/3 step 30/100 (30%) loss 1.0000 lr 1.00e-03 10 img/s, epoch ETA 1m10s" in lines[0]
     r.progress("validate", 1, 50)
     for done in range(2, 51):
-        clock.t += 1.0
+        clock.advance(1.0)
         r.progress("validate", done, 50)
     assert [line.strip() for line in buf.getvalue().splitlines() if "validate" in line] == [
         "validate: batch 31/50 (62%)"

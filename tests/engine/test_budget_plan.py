@@ -13,18 +13,7 @@ import artkit.engine.budget as budget_module
 from artkit.engine.budget import EpochPlanner, TimeBudget
 from artkit.engine.schedule import StretchedSchedule
 
-from helpers import TINY, artkit, make_dacon
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+from helpers import TINY, FakeClock, artkit, make_dacon
 
 
 def _cosine(nominal: int, warmup: int, lr: float = 1.0) -> tuple[StretchedSchedule, torch.optim.Optimizer]:

@@ -24,16 +24,7 @@ from artkit.engine.stopping import EarlyStopping
 from artkit.engine.validation import Validation
 from artkit.progress import Reporter
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+from helpers import FakeClock
 
 
 class Recorder(Reporter):
