@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from artkit.inference.ensemble import Member, combine, fit_weights
 from artkit.metrics import softmax
@@ -68,6 +69,7 @@ def test_oof_score_of_an_ensemble_uses_the_weights():
     assert oof_macro_f1(y, probs, np.array([0.0, 1.0]), "logit") == 0.0
 
 
+@pytest.mark.slow
 def test_checkpoints_that_preprocess_alike_share_one_pass(tmp_path, monkeypatch):
     """Each test image is decoded once per input size, not once per checkpoint, and the logits are each
     checkpoint's own."""

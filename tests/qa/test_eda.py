@@ -134,6 +134,7 @@ def test_report_html_loads_every_picture_in_a_browser(tmp_path: Path):
     assert images_loaded_in_browser(r.report_html, tmp_path) == (n_img, n_img)
 
 
+@pytest.mark.slow
 def test_recommended_yaml_gives_the_sizes_the_summary_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import artkit.data.recipe as recipe
 
