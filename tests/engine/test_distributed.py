@@ -1,6 +1,6 @@
 """Distributed training with torchrun (gloo on CPU): one run folder written by rank 0, the single-process sample
-order split exactly across ranks, validation gathered row by row, resume, two "nodes", artkit's own launcher,
-k-fold fan-out, and the set-ups that must fail clearly."""
+order split exactly across ranks, validation gathered row by row, resume after a rank died, two "nodes",
+artkit's own launcher, k-fold fan-out, and the set-ups that must fail clearly."""
 
 from __future__ import annotations
 
@@ -114,8 +114,9 @@ def test_rank_batches_split_the_single_process_order_exactly(world: int, sampler
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["none", "balanced", "sqrt"])
-def test_torchrun_two_processes_one_run(sampler: str, tmp_path: Path):
+def test_torchrun_two_processes_one_run(tmp_path: Path):
+    # one weighted sampler end to end; every sampler's split across ranks is checked in-process above
+    sampler = "sqrt"
     data = make_dacon(tmp_path / "data")
     out = tmp_path / "runs"
     done = torchrun(
@@ -134,17 +135,6 @@ def test_torchrun_two_processes_one_run(sampler: str, tmp_path: Path):
         assert z["ids"].tolist() == split.loc[split["split"] == "val", "id"].tolist()
     for name in ("best.pt", "last.pt"):
         assert torch.load(run / name, weights_only=True)["classes"]
-
-
-@pytest.mark.slow
-def test_resume_a_distributed_run(tmp_path: Path):
-    data = make_dacon(tmp_path / "data")
-    out = tmp_path / "runs"
-    assert torchrun(tmp_path, ["train", str(data), *TINY_ARGS, "--epochs", "1", "--out", str(out)]).returncode == 0
-    resumed = torchrun(tmp_path, ["train", "--resume", str(out / "train"), "--epochs", "2"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming after epoch 1" in resumed.stdout
-    assert len(pd.read_csv(out / "train" / "results.csv")) == 2
 
 
 def _free_port() -> int:
@@ -229,7 +219,10 @@ def test_a_rank_that_dies_stops_the_job_and_leaves_nothing_corrupt(tmp_path: Pat
     run = out / "train"
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # the finished epoch is intact
     assert not list(run.glob(".*.tmp"))
-    assert torchrun(tmp_path, ["train", "--resume", str(run)]).returncode == 0
+    resumed = torchrun(tmp_path, ["train", "--resume", str(run)])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming after epoch 1" in resumed.stdout
+    assert len(pd.read_csv(run / "results.csv")) == 3
 
 
 @pytest.mark.slow
