@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,9 @@ from helpers import REAL_DATA, make_dacon, make_folders
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the network; pretrained loads fail fast
+# caches (scans, decoded images) in a folder of this session, removed at its end, never the user's ~/.cache
+os.environ.setdefault("ARTKIT_CACHE_DIR", tempfile.mkdtemp(prefix="artkit-cache-"))
+atexit.register(shutil.rmtree, os.environ["ARTKIT_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

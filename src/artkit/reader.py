@@ -20,6 +20,7 @@ GiB = 1 << 30
 # The largest file of each kind that is read; a larger one is refused before it is opened.
 MAX_BYTES = {
     "image": 512 * MiB,
+    "decoded image": 1 * GiB,
     "CSV file": 512 * MiB,
     "config file": 1 * MiB,
     "JSON file": 64 * MiB,
@@ -93,6 +94,28 @@ def open_input(path: str | os.PathLike, what: str = "file", limit: int | None = 
         with suppress(OSError):
             os.close(fd)
         raise
+
+
+STAMP_BYTES = 16 * 1024  # a file's stamp reads this much from each end
+
+
+def file_stamp(path: str | os.PathLike) -> tuple[int, int, str] | None:
+    """(size, mtime_ns, digest of the first and last :data:`STAMP_BYTES`) of a file, or None if it cannot be read.
+
+    What the caches key on: the digest catches a file rewritten with the same size and mtime (a copy tool that
+    keeps times, a clock reset) where it changes either end of the file, as a re-encoded or replaced image does."""
+    import hashlib
+
+    try:
+        with open_input(path, "image") as fh:  # a FIFO or device among the images must not hang a cache
+            st = os.fstat(fh.fileno())
+            head = fh.read(STAMP_BYTES)
+            if st.st_size > 2 * STAMP_BYTES:
+                fh.seek(-STAMP_BYTES, os.SEEK_END)
+            tail = fh.read(STAMP_BYTES)
+    except (OSError, ArtkitError):
+        return None
+    return st.st_size, st.st_mtime_ns, hashlib.blake2b(head + tail, digest_size=16).hexdigest()
 
 
 def read_bytes(path: str | os.PathLike, what: str = "file", limit: int | None = None) -> bytes:
@@ -249,6 +272,18 @@ def _refused_pickle(path: Path, text: str) -> ArtkitError:
 def _not_torch(path: Path, exc: BaseException | None = None) -> ArtkitError:
     detail = f" ({str(exc).splitlines()[0][:160]})" if exc is not None and str(exc) else ""
     return ArtkitError(f"{path} is not a PyTorch checkpoint or is truncated{detail}", _NOT_TORCH_HINT)
+
+
+def map_array(path: str | os.PathLike, what: str = "decoded image") -> Any:
+    """A ``.npy`` file memory-mapped read-only, without pickles; one :class:`ArtkitError` when it is missing,
+    damaged or not a regular file."""
+    import numpy as np
+
+    check_input(path, what)
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtkitError(f"{path} is not a readable {what} ({str(exc).splitlines()[0][:160]})", "delete it") from None
 
 
 def load_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, Any]:

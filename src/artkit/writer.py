@@ -57,11 +57,13 @@ def write_target(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | Path, mode: str = "wb", durable: bool = True) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` in one rename.
 
     On any failure the temporary file is removed and ``path`` is left as it was. An OSError (read-only
     folder, full disk), or torch's RuntimeError for a failed write, becomes an :class:`ArtkitError` naming the file.
+    ``durable=False`` skips the fsync, for caches: an entry lost to a power cut is made again, and an fsync per
+    decoded image would cost more than decoding it.
     """
     shown = Path(path)
     path = write_target(shown)
@@ -76,7 +78,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         _discard(tmp)

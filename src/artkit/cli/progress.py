@@ -80,6 +80,8 @@ class RichReporter(Reporter):
             console.print(f"  EMA of the weights ({info['ema']}) is validated and saved")
         if info.get("time"):
             console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
+        if info.get("cache"):
+            console.print(f"  {info['cache']}", soft_wrap=True)
         if info["skipped_bad"]:
             console.print(styled("  [yellow]skipping {} unreadable image(s)[/]", info["skipped_bad"]))
         self.header_shown = False

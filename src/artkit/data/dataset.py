@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from artkit.data.decode_cache import DecodeCache
 from artkit.data.images import load_image
 from artkit.errors import ImageLoadError
 
@@ -18,7 +19,8 @@ class ImageTable(Dataset):
     Indexing with ``(i, seed)`` (what :class:`EpochSampler` yields) reseeds the augmentation so
     each sample's augmentation is fixed by the run's seed and epoch, not by worker scheduling.
     With ``skip_bad`` an unreadable image is replaced by the next readable one instead of
-    stopping the run; the replaced paths are listed in ``bad_paths`` (of this process).
+    stopping the run; the replaced paths are listed in ``bad_paths`` (of this process). With a ``cache`` each
+    image is decoded once, and augmentation starts from the cached array.
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class ImageTable(Dataset):
         decode_size: int | None = None,
         skip_bad: bool = False,
         bad_hint: str | None = None,
+        cache: DecodeCache | None = None,
     ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
@@ -37,6 +40,12 @@ class ImageTable(Dataset):
         self.skip_bad = skip_bad
         self.bad_hint = bad_hint  # what the user can do about an unreadable image here (train: --skip-bad)
         self.bad_paths: set[str] = set()
+        self.cache = cache
+
+    def decode(self, path: str) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.decode(path, self.decode_size)
+        return np.asarray(load_image(path, self.decode_size))
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -45,7 +54,7 @@ class ImageTable(Dataset):
         for step in range(len(self.paths)):
             j = (i + step) % len(self.paths)
             try:
-                return j, np.asarray(load_image(self.paths[j], self.decode_size))
+                return j, self.decode(self.paths[j])
             except ImageLoadError as exc:
                 if not self.skip_bad:
                     raise ImageLoadError(exc.message, self.bad_hint or exc.hint, exc.path) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from artkit.data.decode_cache import CACHE_MODES
 from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, Tables
 from artkit.data.sampler import SAMPLERS
 from artkit.data.transforms import aug_names
@@ -45,6 +46,11 @@ def device_option(**spec: Any) -> Any:
 def amp_option(**spec: Any) -> Any:
     """``--amp``, shared by every command that runs a model."""
     return option("auto", "Mixed precision:", choices=AMP_MODES, **spec)
+
+
+def cache_option(**spec: Any) -> Any:
+    """``--cache``, shared by every command that loads images (artkit.data.decode_cache)."""
+    return option("auto", "Decoded images:", choices=CACHE_MODES, **spec)
 
 
 def workers_option(**spec: Any) -> Any:
@@ -208,6 +214,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
     )
     amp: str = amp_option(panel=HARDWARE_PANEL)
     workers: int | None = workers_option(panel=HARDWARE_PANEL, resumable=True)
+    cache: str = cache_option(panel=HARDWARE_PANEL, resumable=True)
     # run
     seed: int = option(
         42, "Seed for splits, sampling, augmentation and init: same seed, same run on CPU.", panel=RUN_PANEL

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from artkit.data.dataset import ImageTable
+from artkit.data.decode_cache import DecodeCache, plan_decode_cache
 from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
 from artkit.data.sampler import EpochSampler, sample_weights
@@ -137,6 +138,8 @@ class Loaders:
     train_size: int
     val_size: int
     img_size: int  # the training loader's image size (progressive resizing changes it)
+    cache: DecodeCache | None = None  # decoded images, shared by training and validation
+    cache_note: str | None = None  # for the run header
 
 
 def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, drop_last: bool = False):
@@ -153,11 +156,25 @@ def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, d
     )
 
 
-def _dataset(cfg: TrainConfig, data: RunData, rows: pd.DataFrame, dcfg: DataConfig, size: int, stage: str):
-    decode = int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
+def decode_size(cfg: TrainConfig, dcfg: DataConfig) -> int:
+    """The shorter side images are decoded to (at least), for every training size and for validation."""
+    return int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
+
+
+def _dataset(
+    cfg: TrainConfig,
+    data: RunData,
+    rows: pd.DataFrame,
+    dcfg: DataConfig,
+    size: int,
+    stage: str,
+    cache: DecodeCache | None,
+):
     transform = create_transform(cfg.aug, size, dcfg.mean, dcfg.std, stage)
     hint = "fix or replace the file (`artkit clean` lists them all), or train with --skip-bad to leave it out"
-    return ImageTable(rows["path"].tolist(), data.targets(rows), transform, decode, cfg.skip_bad, hint)
+    return ImageTable(
+        rows["path"].tolist(), data.targets(rows), transform, decode_size(cfg, dcfg), cfg.skip_bad, hint, cache
+    )
 
 
 def train_loader(
@@ -168,10 +185,11 @@ def train_loader(
     workers: int,
     rt: Runtime,
     sampler: EpochSampler | RankBatches,
+    cache: DecodeCache | None = None,
 ):
     from torch.utils.data import DataLoader
 
-    dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train")
+    dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train", cache)
     if isinstance(sampler, RankBatches):  # one rank of several: its share of the single-process order
         return DataLoader(
             dataset,
@@ -193,19 +211,22 @@ def build_loaders(
     )
     if dist.active:
         sampler = RankBatches(sampler, dist, cfg.batch_size, even=cfg.mixup > 0 or cfg.cutmix > 0)
+    paths = [*data.train_rows["path"], *data.val_rows["path"]]
+    plan = plan_decode_cache(cfg.cache, paths, decode_size(cfg, dcfg))
     val = None
     if data.has_val:  # each rank validates every world-th row; the logits are gathered afterwards
         rows = shard_indices(len(data.val_rows), dist)
-        val = _loader(
-            _dataset(cfg, data, data.val_rows.iloc[rows], dcfg, dcfg.img_size, "val"), cfg.batch_size * 2, workers, rt
-        )
+        val_set = _dataset(cfg, data, data.val_rows.iloc[rows], dcfg, dcfg.img_size, "val", plan.cache)
+        val = _loader(val_set, cfg.batch_size * 2, workers, rt)
     return Loaders(
-        train=train_loader(cfg, data, dcfg, size, workers, rt, sampler),
+        train=train_loader(cfg, data, dcfg, size, workers, rt, sampler, plan.cache),
         val=val,
         sampler=sampler,
         train_size=len(data.train_rows),
         val_size=len(data.val_rows),
         img_size=size,
+        cache=plan.cache,
+        cache_note=plan.note,
     )
 
 

@@ -204,6 +204,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     )
     header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
     header["ema"] = _ema_note(cfg, parts)
+    header["cache"] = loaders.cache_note
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(
         dist=dist,

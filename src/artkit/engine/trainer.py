@@ -180,7 +180,9 @@ class TrainLoop:
             return
         size = progressive_size(s.cfg.img_size_start, s.dcfg.img_size, epoch, s.cfg.epochs)
         if size != s.loaders.img_size:
-            s.loaders.train = train_loader(s.cfg, s.data, s.dcfg, size, s.workers, s.rt, s.loaders.sampler)
+            s.loaders.train = train_loader(
+                s.cfg, s.data, s.dcfg, size, s.workers, s.rt, s.loaders.sampler, s.loaders.cache
+            )
             s.loaders.img_size = size
 
 

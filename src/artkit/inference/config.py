@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
-from artkit.engine.config import amp_option, device_option, workers_option
+from artkit.engine.config import amp_option, cache_option, device_option, workers_option
 from artkit.inference.tta import TTA_GROUPS
 from artkit.options import described, option
 
@@ -27,6 +27,7 @@ class InferenceOptions:
     device: str = device_option(panel=RUN_PANEL)
     amp: str = amp_option(panel=RUN_PANEL)
     workers: int | None = workers_option(panel=RUN_PANEL)
+    cache: str = cache_option(panel=RUN_PANEL)
 
 
 @dataclass(kw_only=True)
@@ -115,3 +116,4 @@ class ExplainConfig(ColumnNames, ImagesCsv, CheckpointArg):
     top_k: int = option(3, "How many of the top classes to list per image.", panel=RUN_PANEL, min=1)
     batch_size: int = option(16, "Images per forward and backward pass.", short="-b", panel=RUN_PANEL, min=1)
     device: str = device_option(panel=RUN_PANEL)
+    cache: str = cache_option(panel=RUN_PANEL)

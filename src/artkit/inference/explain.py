@@ -106,18 +106,25 @@ class Explainer:
 
 
 def run_explain(cfg: ExplainConfig, reporter: Reporter | None = None) -> ExplainResult:
+    from PIL import Image
+
+    from artkit.data.decode_cache import plan_decode_cache
     from artkit.data.images import load_image
     from artkit.render.overlay import panel
 
     labels = image_paths(cfg)
     paths = list(labels)
     ckpt = load_checkpoint(cfg.checkpoint)
+    plan = plan_decode_cache(cfg.cache, paths, ckpt["img_size"])
+    if reporter and plan.note:
+        reporter.message(plan.note)
+    decode = plan.cache.decode if plan.cache else (lambda p, size: load_image(p, size))
     explainer = Explainer(ckpt, cfg.checkpoint, cfg.layer, cfg.device)
     out = ensure_dir(cfg.out)
     items = []
     for start in range(0, len(paths), cfg.batch_size):
         chunk = paths[start : start + cfg.batch_size]
-        images = [load_image(p, ckpt["img_size"]) for p in chunk]
+        images = [Image.fromarray(np.asarray(decode(p, ckpt["img_size"]))) for p in chunk]
         maps, probs = explainer.explain(images)
         for path, image, cam, prob in zip(chunk, images, maps, probs):
             order = np.argsort(-prob)[: cfg.top_k]

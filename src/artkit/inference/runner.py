@@ -103,7 +103,7 @@ def _run_models(
     views = build_views(opts.tta)
     rt = Runtime.create(opts.device, opts.amp)
     first = members[0][1]
-    loader = image_loader(first, paths, opts, stage, rt)
+    loader = image_loader(first, paths, opts, stage, rt, reporter)
     models = []
     for source, ckpt in members:
         models.append(rt.prepare(model_from_checkpoint(ckpt, source)))
@@ -131,11 +131,14 @@ def _run_models(
     return logits
 
 
-def image_loader(ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions, stage: str, rt):
+def image_loader(
+    ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions, stage: str, rt, reporter: Reporter | None = None
+):
     """Batches of ``paths`` preprocessed as the checkpoint's model expects them."""
     from torch.utils.data import DataLoader
 
     from artkit.data.dataset import ImageTable
+    from artkit.data.decode_cache import plan_decode_cache
     from artkit.data.transforms import create_transform, get_preset
     from artkit.system import default_workers
 
@@ -145,8 +148,11 @@ def image_loader(ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions,
     decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
     workers = default_workers() if opts.workers is None else opts.workers
     hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
+    plan = plan_decode_cache(opts.cache, paths, decode)
+    if reporter and plan.note:
+        reporter.message(plan.note)
     return DataLoader(
-        ImageTable(paths, None, transform, decode, bad_hint=hint),
+        ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache),
         batch_size=opts.batch_size,
         num_workers=workers,
         pin_memory=rt.pin_memory,

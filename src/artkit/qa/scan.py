@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from artkit.data.images import load_image
 from artkit.errors import ArtkitError, ImageLoadError
-from artkit.reader import open_input, read_bytes
+from artkit.reader import file_stamp, read_bytes
 from artkit.system import cache_dir, default_workers
 
 Progress = Callable[[int, int], None]
@@ -43,7 +43,6 @@ Progress = Callable[[int, int], None]
 # Bump when a fact's meaning or computation changes: old cache rows are then ignored.
 SCAN_VERSION = 4
 TABLE = "files_v4"  # the cache key changed in version 4: a new table, old caches stay readable by old artkits
-STAMP_BYTES = 16 * 1024
 THUMB_MIN_SIDE = 32  # decode JPEGs at the smallest scale that keeps both sides >= this
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 GRAY_TOLERANCE = 10  # channel spread (0..255) under which an RGB pixel counts as gray; JPEG chroma noise is smaller
@@ -259,17 +258,8 @@ class ScanCache:
 
     @staticmethod
     def stamp(path: str) -> tuple[int, int, str] | None:
-        """(size, mtime_ns, digest of the first and last STAMP_BYTES), or None if the file cannot be read."""
-        try:
-            with open_input(path, "image") as fh:  # a FIFO or device among the images must not hang the scan
-                st = os.fstat(fh.fileno())
-                head = fh.read(STAMP_BYTES)
-                if st.st_size > 2 * STAMP_BYTES:
-                    fh.seek(-STAMP_BYTES, os.SEEK_END)
-                tail = fh.read(STAMP_BYTES)
-        except (OSError, ArtkitError):
-            return None
-        return st.st_size, st.st_mtime_ns, hashlib.blake2b(head + tail, digest_size=16).hexdigest()
+        """(size, mtime_ns, digest of both ends), or None if the file cannot be read: :func:`file_stamp`."""
+        return file_stamp(path)
 
     def get_many(self, stamps: dict[str, tuple[int, int, str]]) -> dict[str, dict]:
         if self.db is None or not stamps:

@@ -1,0 +1,126 @@
+"""The decoded-image cache: the same pixels, batches and metrics as decoding every time; a changed file is decoded
+again; the cache stays within its bound; a damaged entry or an unwritable folder costs speed, never a run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from artkit.data.dataset import ImageTable
+from artkit.data.decode_cache import DecodeCache, _entries, plan_decode_cache
+from artkit.data.images import load_image
+from artkit.data.transforms import create_transform
+
+from helpers import TINY, artkit
+
+
+def paintings(folder: Path, n: int = 6, size: tuple[int, int] = (90, 70)) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i}.{'jpg' if i % 2 else 'png'}"
+        Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def batches(table: ImageTable, keys) -> torch.Tensor:
+    return torch.stack([table[k][0] for k in keys])
+
+
+@pytest.mark.parametrize("stage", ["train", "val"])
+def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage: str):
+    paths = paintings(tmp_path / "img")
+    cache = DecodeCache(tmp_path / "cache")
+
+    def table(with_cache: bool) -> ImageTable:
+        transform = create_transform("crop", 32, (0.5,) * 3, (0.25,) * 3, stage)
+        return ImageTable(paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None)
+
+    keys = [(i, 100 + i) for i in range(len(paths))] if stage == "train" else list(range(len(paths)))
+    plain = batches(table(False), keys)
+    first = batches(table(True), keys)  # decodes and writes every entry
+    assert len(_entries(cache.folder)) == len(paths)
+    again = batches(table(True), keys)  # reads them back, memory-mapped
+    assert torch.equal(plain, first) and torch.equal(plain, again)
+
+
+def test_a_cached_image_is_the_decoded_image_and_a_changed_file_is_decoded_again(tmp_path: Path):
+    path = paintings(tmp_path / "img", n=2)[1]  # a JPEG: decoded at a reduced scale
+    cache = DecodeCache(tmp_path / "cache")
+    first = cache.decode(path, 30)
+    assert np.array_equal(first, np.asarray(load_image(path, 30)))
+    stamp = os.stat(path)
+    Image.new("RGB", (90, 70), (200, 10, 10)).save(path)  # a plain colour: a smaller JPEG than the noise before
+    with open(path, "ab") as fh:  # padded after its end marker to the same size, with the same mtime
+        fh.write(b"\0" * (stamp.st_size - os.path.getsize(path)))
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # only the content digest tells them apart
+    assert os.path.getsize(path) == stamp.st_size
+    second = cache.decode(path, 30)
+    assert np.array_equal(second, np.asarray(load_image(path, 30))) and not np.array_equal(first, second)
+    assert cache.decode(path, 60).shape != second.shape  # each decode size is an entry of its own
+
+
+def test_a_damaged_entry_is_decoded_again(tmp_path: Path):
+    path = paintings(tmp_path / "img", n=1)[0]
+    cache = DecodeCache(tmp_path / "cache")
+    expected = cache.decode(path, None)
+    entry = cache.entry(path, None)
+    entry.write_bytes(entry.read_bytes()[:100])  # a run killed half-way through writing it
+    assert np.array_equal(cache.decode(path, None), expected)
+    entry.unlink()
+    os.mkfifo(entry)  # not a regular file: never opened
+    assert np.array_equal(cache.decode(path, None), expected)
+
+
+def test_the_cache_stays_within_its_bound_and_says_when_images_do_not_fit(tmp_path: Path):
+    folder = tmp_path / "cache"
+    old = paintings(tmp_path / "old", n=4)
+    new = paintings(tmp_path / "new", n=4)
+    one = 70 * 90 * 3 + 128
+    plan = plan_decode_cache("auto", old, None, folder, max_bytes=6 * one)
+    for p in old:
+        plan.cache.decode(p, None)
+    assert len(_entries(folder)) == 4
+    plan = plan_decode_cache("auto", new, None, folder, max_bytes=6 * one)  # room for 2 more: the 2 oldest go
+    assert plan.cache is not None and "4 images decoded once" in plan.note
+    for p in new:
+        plan.cache.decode(p, None)
+    assert sum(size for _, size, _ in _entries(folder)) <= 6 * one
+    too_many = plan_decode_cache("auto", old + new, None, folder, max_bytes=6 * one)
+    assert too_many.cache is None and "decode cache off: 8 images need about" in too_many.note
+    assert plan_decode_cache("off", old, None, folder) == plan_decode_cache("auto", [], None, folder)
+
+
+def test_an_unwritable_cache_folder_turns_the_cache_off_with_a_reason(tmp_path: Path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    plan = plan_decode_cache("auto", paintings(tmp_path / "img", n=2), None, blocked / "decoded")
+    assert plan.cache is None and plan.note.startswith("decode cache off: cannot write to")
+
+
+def test_training_and_prediction_give_the_same_numbers_with_the_cache_and_without(
+    dacon: Path, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("ARTKIT_CACHE_DIR", str(tmp_path / "cache"))
+    scores = ["train_loss", "val_loss", "val_acc", "val_macro_f1"]
+    results, logits = [], []
+    for mode in ("off", "auto", "auto"):  # no cache, the cache being written, the cache read
+        out = tmp_path / f"runs_{len(results)}"
+        shown = artkit("train", dacon, *TINY, "--epochs", "2", "--cache", mode, "--out", out).output
+        assert ("decode cache:" in shown) == (mode == "auto")
+        results.append(pd.read_csv(out / "train" / "results.csv")[scores])
+        sub = tmp_path / f"sub_{len(logits)}.csv"
+        artkit("predict", out / "train" / "best.pt", dacon, "--cache", mode, "-o", sub)
+        with np.load(sub.with_suffix(".npz")) as z:
+            logits.append(z["logits"])
+    pd.testing.assert_frame_equal(results[0], results[1])
+    pd.testing.assert_frame_equal(results[0], results[2])
+    assert np.array_equal(logits[0], logits[1]) and np.array_equal(logits[0], logits[2])
