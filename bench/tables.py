@@ -197,6 +197,18 @@ VIEWS: dict[str, Render] = {
             "speedup": "speed-up (x)",
         },
     ),
+    "cache": table(
+        "cache",
+        {
+            "folder": "images",
+            "images": "count",
+            "decode_px": "decoded at >= px",
+            "plain_img_s": "decoding every time, images/s (reference)",
+            "filling_x": "filling the cache (x)",
+            "cached_x": "reading the cache (x)",
+            "kb_per_image": "KB per image",
+        },
+    ),
     "eda_clean": table("eda_clean", {"data": "data", "step": "step", "seconds": "wall s", "ratio": "ratio (same run)"}),
     "ablation_2ep": table("ablation_2ep", {**ABLATION, "date": "date"}),
     "ablation_2ep:summary": summary("ablation_2ep"),

@@ -101,7 +101,9 @@ def _run_models(
     from artkit.inference.tta import build_views, resizes
 
     views = build_views(opts.tta)
-    rt = Runtime.create(opts.device, opts.amp)
+    rt = Runtime.create(opts.device, opts.amp, phase="inference")
+    if reporter and rt.amp_dtype is not None and rt.amp_reason:  # auto moved off fp32: say so
+        reporter.message(f"amp {rt.amp_name}")
     first = members[0][1]
     loader = image_loader(first, paths, opts, stage, rt, reporter)
     models = []

@@ -1,0 +1,51 @@
+"""--amp auto per machine and phase: fp32 where the CPU has no bf16 matrix units, bf16 inference (and fp32
+training) where it has them, and the header says which and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from artkit.engine import device as dev
+from artkit.engine.device import Runtime, choose_amp, cpu_has_bf16_matrix_units
+from artkit.errors import ArtkitError
+
+from helpers import TINY, artkit
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("phase", ["train", "inference"])
+def test_auto_is_fp32_where_the_cpu_has_no_bf16_matrix_units(monkeypatch, phase: str):
+    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+    dtype, why = choose_amp("auto", CPU, phase)
+    assert dtype is None and why == "auto: this CPU has no bf16 matrix units"
+
+
+def test_auto_runs_inference_in_bf16_and_training_in_fp32_on_bf16_matrix_units(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: True)
+    assert choose_amp("auto", CPU, "inference") == (torch.bfloat16, choose_amp("auto", CPU, "inference")[1])
+    assert "1.32x fp32" in choose_amp("auto", CPU, "inference")[1]
+    dtype, why = choose_amp("auto", CPU, "train")
+    assert dtype is None and "0.80x fp32" in why
+    assert Runtime.create("cpu", "auto", phase="inference").amp_name.startswith("bfloat16 (auto: bf16 matrix units")
+
+
+def test_a_chosen_precision_is_kept_and_given_no_reason(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+    assert choose_amp("bf16", CPU, "train") == (torch.bfloat16, "")
+    assert choose_amp("off", CPU, "inference") == (None, "")
+    with pytest.raises(ArtkitError, match="unknown --amp"):
+        choose_amp("fp8", CPU)
+
+
+def test_the_detection_answers_on_this_machine():
+    assert isinstance(cpu_has_bf16_matrix_units(), bool)
+
+
+def test_the_run_header_says_what_amp_auto_chose_and_why(dacon: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+    out = artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output
+    assert "amp off (auto: this CPU has no bf16 matrix units)" in " ".join(out.split())
