@@ -13,15 +13,18 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
   the images/s of its last epoch; the ratio to the bare step is what the loader, the hooks and the loop cost;
 * **timm train.py** (with ``--timm-train``): timm's reference script on the same images, model, size, batch and
   optimiser, in a folder-per-class copy of them;
-* **predict** against a **bare forward** (no-grad, pre-made tensors).
+* **predict** against a **bare forward** (no-grad, pre-made tensors);
+* for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
+  reads every image from the decode cache the first epoch filled).
 
 Each measurement is a row of ``--results`` (default bench/results/gpu.csv) with the device named; the ratios
-are printed. ``torch.compile`` and a decoded-image cache are not artkit options yet: nothing is measured for them.
+are printed. ``torch.compile`` is not an artkit option yet: nothing is measured for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -90,7 +93,7 @@ def bare_images_per_s(model_name: str, size: int, batch: int, device, amp: str, 
     return steps * batch / (time.perf_counter() - start)
 
 
-def artkit_train_images_per_s(data: Path, out: Path, args, amp: str) -> float:
+def artkit_train_images_per_s(data: Path, out: Path, args, amp: str, cache: str = "auto") -> float:
     """The last epoch's images/s of ``artkit train`` on ``data`` (its loader, hooks and loop included)."""
     from artkit.engine.config import TrainConfig
     from artkit.engine.train_command import train
@@ -107,7 +110,8 @@ def artkit_train_images_per_s(data: Path, out: Path, args, amp: str) -> float:
         device=args.device,
         workers=args.workers,
         out=str(out),
-        name=f"amp_{amp}",
+        name=f"amp_{amp}" if cache == "auto" else f"amp_{amp}_cache_{cache}",
+        cache=cache,
         aug="light",
         ema=False,
     )
@@ -186,13 +190,15 @@ def main() -> None:
     from artkit.data.synthetic import make_demo_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ARTKIT_CACHE_DIR"] = str(Path(tmp) / "cache")  # a cold decode cache, removed afterwards
         data = make_demo_dataset(Path(tmp) / "data")
-        for amp in amp_modes(device):
+        for k, amp in enumerate(amp_modes(device)):
             bare = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)
             forward = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps)
             ours = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp)
             predict = artkit_predict_images_per_s(Path(tmp) / "runs" / f"amp_{amp}" / "best.pt", data, args, amp)
             timm_ips = timm_train_images_per_s(args.timm_train, data, args, amp, Path(tmp)) if args.timm_train else None
+            uncached = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
             row = append_row(
                 args.results,
                 invocation(),
@@ -210,11 +216,14 @@ def main() -> None:
                 bare_forward_ips=round(forward, 1),
                 predict_ips=round(predict, 1),
                 predict_vs_forward=round(predict / forward, 3),
+                train_cache_off_ips=round(uncached, 1) if uncached else None,
+                cache_vs_off=round(ours / uncached, 3) if uncached else None,
             )
             print(
                 f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
                 + (f", {row['artkit_vs_timm']}x timm train.py" if timm_ips else "")
                 + f"; predict {row['predict_ips']} img/s = {row['predict_vs_forward']}x a bare forward"
+                + (f"; the decode cache trains {row['cache_vs_off']}x --cache off" if uncached else "")
             )
 
 

@@ -87,7 +87,7 @@ def test_checkpoints_that_preprocess_alike_share_one_pass(tmp_path, monkeypatch)
     decoded = []
     real = dataset.load_image
     monkeypatch.setattr(dataset, "load_image", lambda path, size: decoded.append(path) or real(path, size))
-    opts = PredictConfig(checkpoint="x", batch_size=4, workers=0, tta="none")
+    opts = PredictConfig(checkpoint="x", batch_size=4, workers=0, tta="none", cache="off")  # count real decodes
     out = run_checkpoints([*same, other], paths, opts)
     assert len(decoded) == 2 * len(paths)  # one pass at 32 px for three checkpoints, one at 48 px
     for source in (*same, other):
