@@ -106,6 +106,7 @@ def test_an_unwritable_cache_folder_turns_the_cache_off_with_a_reason(tmp_path: 
     assert plan.cache is None and plan.note.startswith("decode cache off: cannot write to")
 
 
+@pytest.mark.slow
 def test_training_and_prediction_give_the_same_numbers_with_the_cache_and_without(
     dacon: Path, tmp_path: Path, monkeypatch
 ):

@@ -45,6 +45,7 @@ def test_the_detection_answers_on_this_machine():
     assert isinstance(cpu_has_bf16_matrix_units(), bool)
 
 
+@pytest.mark.slow
 def test_the_run_header_says_what_amp_auto_chose_and_why(dacon: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
     out = artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output
