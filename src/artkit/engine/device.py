@@ -27,7 +27,6 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
-PHASES = ("train", "inference")
 # Measured on an Intel Xeon with AMX bf16 units (2 threads, tf_efficientnet_lite0, 128 px, batch 32,
 # channels_last): bf16 autocast ran a forward pass 1.32x fp32 but a training step 0.80x.
 CPU_BF16_SPEED = {"train": 0.80, "inference": 1.32}
