@@ -118,7 +118,7 @@ def run_explain(cfg: ExplainConfig, reporter: Reporter | None = None) -> Explain
     plan = plan_decode_cache(cfg.cache, paths, ckpt["img_size"])
     if reporter and plan.note:
         reporter.message(plan.note)
-    decode = plan.cache.decode if plan.cache else (lambda p, size: load_image(p, size))
+    decode = plan.cache.decode if plan.cache else load_image
     explainer = Explainer(ckpt, cfg.checkpoint, cfg.layer, cfg.device)
     out = ensure_dir(cfg.out)
     items = []

@@ -256,11 +256,6 @@ class ScanCache:
         except (OSError, sqlite3.Error):
             self.db, self.path = None, None
 
-    @staticmethod
-    def stamp(path: str) -> tuple[int, int, str] | None:
-        """(size, mtime_ns, digest of both ends), or None if the file cannot be read: :func:`file_stamp`."""
-        return file_stamp(path)
-
     def get_many(self, stamps: dict[str, tuple[int, int, str]]) -> dict[str, dict]:
         if self.db is None or not stamps:
             return {}
@@ -343,7 +338,7 @@ def scan_images(
     cache = ScanCache((cache_folder or cache_dir()) if use_cache else None)
     results: dict[str, dict] = {}
     try:
-        stamps = {p: s for p in unique if p and (s := ScanCache.stamp(p)) is not None}
+        stamps = {p: s for p in unique if p and (s := file_stamp(p)) is not None}
         results.update(cache.get_many(stamps))
         hits = len(results)
         todo = [p for p in unique if p not in results]
@@ -404,7 +399,7 @@ def fill_pixel_hashes(
     try:
         updates = []
         for p in got:
-            stamp = ScanCache.stamp(p)
+            stamp = file_stamp(p)
             if stamp is not None:
                 row = table.loc[table["path"] == p].iloc[0].to_dict()
                 updates.append(({k: _plain(row[k]) for k in COLUMNS}, stamp))
