@@ -144,16 +144,3 @@ def test_time_with_folds_and_devices_is_for_all_folds():
     assert fold_time(budget, 3, 2) == f"{left / 2:.1f}s"  # two devices: two waves
     clock.advance(left / 3)
     assert fold_time(budget, 2, 1) == f"{(left - left / 3) / 2:.1f}s"
-
-
-@pytest.mark.parametrize(("first_epoch", "replanned"), [(160, False), (250, True)])
-def test_the_first_epochs_one_off_costs_do_not_shrink_the_plan(first_epoch: float, replanned: bool):
-    clock = FakeClock()
-    planner = _planner(1000, clock)
-    clock.advance(10)
-    planned = planner.from_steps(0, 10, 10.0)  # the probe: 100 s an epoch
-    clock.advance(first_epoch - 10)  # loader workers starting, the first checkpoint: slower than the probe said
-    after = planner.after_epoch(1, first_epoch, planned)
-    assert (after != planned) is replanned
-    clock.advance(100)
-    assert planner.after_epoch(2, 100, after) >= after  # at the probe's pace again: the plan holds

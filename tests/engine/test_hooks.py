@@ -239,3 +239,24 @@ def test_the_pace_is_said_once_and_a_slow_loader_gets_its_fix(tmp_path: Path, wa
     [(said, text)] = loop.reporter.calls
     assert said == kind and f"kept it waiting {waited / 100:.0%}" in text
     assert ("--workers, now 2" in text) == (kind == "warning")
+
+
+def _first_epoch(hook: TimeBudgetHook, loop: FakeLoop, clock: FakeClock, step_seconds: list[float]) -> None:
+    hook.on_epoch_start(loop, 0)
+    for step, seconds in enumerate(step_seconds, start=1):
+        clock.advance(seconds)
+        hook.on_step(loop, _step(step))
+
+
+@pytest.mark.parametrize(("later_steps", "replanned"), [(1.0, False), (2.5, True)])
+def test_the_first_steps_one_off_costs_are_not_the_budgets_pace(tmp_path: Path, later_steps: float, replanned: bool):
+    # a CI failure: a 20-second run timed its cold first step, planned 3 epochs and ended at 8 s
+    clock = FakeClock()
+    loop = FakeLoop(tmp_path, time="1000s", epochs=1)
+    hook = TimeBudgetHook(TimeBudget(seconds=1000, clock=clock))
+    hook.on_start(loop)
+    _first_epoch(hook, loop, clock, [30.0] + [1.0] * 9 + [later_steps] * 90)  # a cold first step, then 1 s steps
+    assert loop.plans[0][0] == 9  # 1 s a step, 100 s epochs: 90 s more of this one and 8 more in the 931 s left
+    clock.advance(60)  # the first validation and checkpoint, once
+    hook.on_epoch_end(loop, _end(1, 0.5))
+    assert (loop.s.cfg.epochs != 9) is replanned  # only a slower pace of the steps themselves changes the plan

@@ -84,7 +84,7 @@ def test_a_cut_within_the_last_epoch_leaves_the_schedule_at_its_end(
         self.ended_early = len(self.epoch_seconds) == 2
         return self.ended_early
 
-    monkeypatch.setattr(EpochPlanner, "from_steps", lambda self, done, steps, seconds: 6)
+    monkeypatch.setattr(EpochPlanner, "from_steps", lambda self, done, steps, seconds, first_step: 6)
     monkeypatch.setattr(EpochPlanner, "total", lambda self, done, seconds: 6)
     monkeypatch.setattr(EpochPlanner, "out_of_time", cut_in_the_third_epoch)
     cfg = {**TINY_CFG, "batch_size": batch_size, "grad_accum": grad_accum}

@@ -19,9 +19,6 @@ PROBE_FRACTION = 0.1  # of the first epoch's steps, timed for the first plan
 # of the budget: a plan grows only when this much would be left unused (so a run may end this much early), so
 # that epoch times wobbling by a few percent do not re-plan every epoch (+1 and -1 in turns on a 3-minute run)
 GROW_MARGIN = 0.05
-# the first epoch carries one-off costs (loader workers starting, the first validation and checkpoint; 10 s against
-# 6 s for later epochs on a 3-minute demo run): its time changes the plan only when it is this many times the plan's
-WARMUP_TOLERANCE = 2.0
 
 
 def now() -> float:
@@ -73,42 +70,56 @@ class EpochPlanner:
         fewer steps must still be planned, and checked for time, within itself)."""
         return min(self.steps_per_epoch, max(3, int(self.steps_per_epoch * PROBE_FRACTION)))
 
-    def from_steps(self, done_epochs: int, steps: int, seconds: float) -> int:
-        """Total epochs from the first ``steps`` training steps of an epoch, which took ``seconds``. Validation
-        runs the forward pass only: about a third of a training step per image. When not even this epoch fits,
-        the plan is in steps: :attr:`stop_step` is where the run ends."""
-        epoch = self._epoch_seconds(steps, seconds)
+    def from_steps(self, done_epochs: int, steps: int, seconds: float, first_step: float = 0.0) -> int:
+        """Total epochs from the first ``steps`` training steps of an epoch, which took ``seconds``, the first of
+        them ``first_step`` (left out of the pace: see :meth:`step_pace`). Validation runs the forward pass only:
+        about a third of a training step per image. When not even this epoch fits, the plan is in steps:
+        :attr:`stop_step` is where the run ends."""
+        pace = self.step_pace(steps, seconds, first_step)
+        epoch = self._epoch_seconds(pace)
         self.assumed_seconds = epoch
-        rest_of_this_epoch = epoch - seconds
-        self.stop_step = self._fitting_step(steps, seconds, rest_of_this_epoch)
+        rest_of_this_epoch = epoch - pace * steps
+        self.stop_step = self._fitting_step(steps, pace, rest_of_this_epoch)
         more = int((self.budget.left() - rest_of_this_epoch) // max(epoch, 1e-6))
         return done_epochs + 1 + max(more, 0)
 
-    def _epoch_seconds(self, steps: int, seconds: float) -> float:
-        return seconds / max(steps, 1) * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+    @staticmethod
+    def step_pace(steps: int, seconds: float, first_step: float = 0.0) -> float:
+        """Seconds a step, from ``steps`` steps that took ``seconds``, leaving out the first (``first_step``; 0:
+        keep it). A run's first step waits for the first batch, the loader workers and the kernels' first calls:
+        1.3 s against 0.05 s for later steps of a tiny model (a CI failure: a 20-second run planned 3 epochs from
+        it and ended at 8 s)."""
+        if steps < 2 or first_step <= 0:
+            return seconds / max(steps, 1)
+        return (seconds - first_step) / (steps - 1)
 
-    def _fitting_step(self, steps: int, seconds: float, rest: float) -> int | None:
+    def warm_epoch_seconds(self, steps: int, seconds: float, first_step: float = 0.0) -> float:
+        """An epoch's seconds, with validation, at the :meth:`step_pace` of its first ``steps`` steps."""
+        return self._epoch_seconds(self.step_pace(steps, seconds, first_step))
+
+    def _epoch_seconds(self, step_seconds: float) -> float:
+        return step_seconds * self.steps_per_epoch * (1 + self.val_per_train_image / 3)
+
+    def _fitting_step(self, steps: int, step_seconds: float, rest: float) -> int | None:
         """The last step of the current epoch that still fits the budget (with its validation), or None when the
         whole epoch does."""
         if self.budget.left() >= rest:
             return None
-        step_seconds = seconds / max(steps, 1)
         validation = step_seconds * self.steps_per_epoch * self.val_per_train_image / 3
         more = int(max(self.budget.left() - validation, 0.0) // max(step_seconds, 1e-9))
         return steps + more if steps + more < self.steps_per_epoch else None
 
     def after_epoch(self, done_epochs: int, seconds: float, planned: int) -> int:
-        """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size), of the
-        ``planned`` ones; the median of the last three epochs keeps one slow epoch from cutting the run short.
-        A schedule that has ended is not lengthened (that would restart it near its lowest lr), and one planned
-        epoch more is kept while half of it fits: the check within the epoch found it fitting, and ending now
-        would leave the schedule short of its end (both were CI failures, on epochs of 0.1 s)."""
+        """Total epochs after an epoch that took ``seconds`` (scaled to the next epoch's image size; for a run's
+        first epoch, its :meth:`warm_epoch_seconds`), of the ``planned`` ones; the median of the last three epochs
+        keeps one slow epoch from cutting the run short. A schedule that has ended is not lengthened (that would
+        restart it near its lowest lr), and one planned epoch more is kept while half of it fits: the check within
+        the epoch found it fitting, and ending now would leave the schedule short of its end (both were CI
+        failures, on epochs of 0.1 s)."""
         self.epoch_seconds.append(seconds)
         if self.ended_early or self.stop_step is not None or done_epochs >= planned:
             return done_epochs
-        if self._warming_up(seconds, done_epochs, planned):
-            return planned
-        timed = self.epoch_seconds[1:] or self.epoch_seconds  # the first epoch's one-off costs are not the pace
+        timed = self.epoch_seconds[1:] or self.epoch_seconds  # a first epoch's is an estimate: measured ones win
         epoch = statistics.median(timed[-3:])
         total = self.total(done_epochs, epoch)
         if total == done_epochs and self.budget.left() + self.budget.seconds * OVERRUN_SLACK >= epoch / 2:
@@ -121,17 +132,11 @@ class EpochPlanner:
             self.assumed_seconds = epoch
         return total
 
-    def _warming_up(self, seconds: float, done_epochs: int, planned: int) -> bool:
-        """True after a first epoch that was slower than planned, but not by WARMUP_TOLERANCE: the next epochs,
-        without its one-off costs, decide (there is one left at least to re-plan after)."""
-        first = len(self.epoch_seconds) == 1 and planned > done_epochs + 1 and self.assumed_seconds is not None
-        return first and seconds < WARMUP_TOLERANCE * self.assumed_seconds
-
     def out_of_time(self, step: int, seconds: float) -> bool:
         """True when not even one more epoch fits after the current one, whose first ``step`` steps took
         ``seconds``: the run then ends with the current epoch (its schedule shortened to end there). When some
         but not all of the planned epochs fit, the plan shrinks after the epoch instead."""
-        per_epoch = self._epoch_seconds(step, seconds)
+        per_epoch = self.warm_epoch_seconds(step, seconds)
         rest = per_epoch - seconds
         next_epoch = statistics.median(self.epoch_seconds[-3:]) if self.epoch_seconds else per_epoch
         self.ended_early = self.budget.left() + self.budget.seconds * OVERRUN_SLACK < rest + next_epoch
@@ -141,9 +146,9 @@ class EpochPlanner:
         """When the rest of the current epoch (the last one) no longer fits, even with the slack, the step to
         stop at; else None. Once set, :attr:`stop_step` stays."""
         if self.stop_step is None:
-            rest = self._epoch_seconds(step, seconds) - seconds
+            rest = self.warm_epoch_seconds(step, seconds) - seconds
             if self.budget.left() + self.budget.seconds * OVERRUN_SLACK < rest:
-                self.stop_step = self._fitting_step(step, seconds, rest)
+                self.stop_step = self._fitting_step(step, seconds / max(step, 1), rest)
         return self.stop_step
 
     def total(self, done_epochs: int, epoch_seconds: float) -> int:

@@ -20,6 +20,8 @@ class TimeBudgetHook(Hook):
         self.budget = budget  # None: --time from the start of the loop
         self.planner: EpochPlanner | None = None
         self.epoch_started = 0.0
+        self.first_step = 0.0  # seconds the epoch's first step took: one-off costs, not the pace
+        self.last_step = (0, 0.0)  # (steps, seconds) of the epoch so far
 
     def on_start(self, loop) -> None:
         s = loop.s
@@ -36,15 +38,18 @@ class TimeBudgetHook(Hook):
 
     def on_epoch_start(self, loop, epoch: int) -> None:
         self.epoch_started = self.planner.budget.clock()
+        self.first_step, self.last_step = 0.0, (0, 0.0)
 
     def on_step(self, loop, step: Step) -> bool:
         """True: the budget ends the run at this step."""
         planner, s, dist = self.planner, loop.s, loop.s.dist
         seconds = planner.budget.clock() - self.epoch_started
+        self.first_step = seconds if step.step == 1 else self.first_step
+        self.last_step = (step.step, seconds)
         if step.step < planner.probe_steps():  # too few steps to judge the speed by
             return False
         if not planner.epoch_seconds and step.step == planner.probe_steps():
-            total = broadcast(planner.from_steps(step.epoch, step.step, seconds), dist)
+            total = broadcast(planner.from_steps(step.epoch, step.step, seconds, self.first_step), dist)
             loop.replan(total, step.num_updates, stop_step=broadcast(planner.stop_step, dist))
             self._first_plan(loop, total)
         elif s.cfg.epochs > step.epoch + 1 and broadcast(planner.out_of_time(step.step, seconds), dist):
@@ -61,7 +66,7 @@ class TimeBudgetHook(Hook):
     def on_epoch_end(self, loop, end: EpochEnd) -> None:
         """The new plan, with one line saying why when the number of epochs changes."""
         planner, s = self.planner, loop.s
-        seconds = (planner.budget.clock() - self.epoch_started) * self._size_growth(loop, end.epoch)
+        seconds = self._epoch_pace() * self._size_growth(loop, end.epoch)
         before = planner.assumed_seconds
         epochs = broadcast(max(end.epoch, planner.after_epoch(end.epoch, seconds, s.cfg.epochs)), s.dist)
         if epochs != s.cfg.epochs:
@@ -76,6 +81,14 @@ class TimeBudgetHook(Hook):
                 "(the rest of the schedule is stretched or shortened, never restarted)"
             )
         loop.replan(epochs)
+
+    def _epoch_pace(self) -> float:
+        """The epoch's seconds; for the run's first, its steps after the first with an estimated validation,
+        leaving out its one-off costs (the first batch, the first validation and checkpoint)."""
+        planner = self.planner
+        if planner.epoch_seconds or self.last_step[0] < 2:
+            return planner.budget.clock() - self.epoch_started
+        return planner.warm_epoch_seconds(*self.last_step, self.first_step)
 
     def _first_plan(self, loop, epochs: int) -> None:
         s, stop_step = loop.s, self.planner.stop_step
