@@ -15,10 +15,12 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
   optimiser, in a folder-per-class copy of them;
 * **predict** against a **bare forward** (no-grad, pre-made tensors);
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
-  reads every image from the decode cache the first epoch filled).
+  reads every image from the decode cache the first epoch filled), and **artkit train --compile** against the
+  default (its last epoch, after the compiler's first steps; with ``--dry``, torch.compile's eager backend, which
+  checks the path without minutes of compiling).
 
 Each measurement is a row of ``--results`` (default bench/results/gpu.csv) with the device named; the ratios
-are printed. ``torch.compile`` is not an artkit option yet: nothing is measured for it.
+are printed.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def bare_images_per_s(model_name: str, size: int, batch: int, device, amp: str, 
     return steps * batch / (time.perf_counter() - start)
 
 
-def artkit_train_images_per_s(data: Path, out: Path, args, amp: str, cache: str = "auto") -> float:
+def artkit_train_images_per_s(
+    data: Path, out: Path, args, amp: str, cache: str = "auto", compile: bool = False
+) -> float:
     """The last epoch's images/s of ``artkit train`` on ``data`` (its loader, hooks and loop included)."""
     from artkit.engine.config import TrainConfig
     from artkit.engine.train_command import train
@@ -110,8 +114,9 @@ def artkit_train_images_per_s(data: Path, out: Path, args, amp: str, cache: str 
         device=args.device,
         workers=args.workers,
         out=str(out),
-        name=f"amp_{amp}" if cache == "auto" else f"amp_{amp}_cache_{cache}",
+        name=f"amp_{amp}" + ("" if cache == "auto" else f"_cache_{cache}") + ("_compile" if compile else ""),
         cache=cache,
+        compile=compile,
         aug="light",
         ema=False,
     )
@@ -181,8 +186,11 @@ def main() -> None:
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "gpu.csv"))
     args = p.parse_args()
     if args.dry:
+        import functools
+
         args.model, args.img_size, args.batch, args.epochs, args.steps = "test_efficientnet", 32, 8, 1, 3
         args.workers, args.device = 0, "cpu"
+        torch.compile = functools.partial(torch.compile, backend="eager")  # the path, not the compiler
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
     if device.type == "auto":
         device = torch.device("cpu")
@@ -199,6 +207,7 @@ def main() -> None:
             predict = artkit_predict_images_per_s(Path(tmp) / "runs" / f"amp_{amp}" / "best.pt", data, args, amp)
             timm_ips = timm_train_images_per_s(args.timm_train, data, args, amp, Path(tmp)) if args.timm_train else None
             uncached = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
+            compiled = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp, compile=True) if k == 0 else None
             row = append_row(
                 args.results,
                 invocation(),
@@ -218,12 +227,15 @@ def main() -> None:
                 predict_vs_forward=round(predict / forward, 3),
                 train_cache_off_ips=round(uncached, 1) if uncached else None,
                 cache_vs_off=round(ours / uncached, 3) if uncached else None,
+                train_compile_ips=round(compiled, 1) if compiled else None,
+                compile_vs_default=round(compiled / ours, 3) if compiled else None,
             )
             print(
                 f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
                 + (f", {row['artkit_vs_timm']}x timm train.py" if timm_ips else "")
                 + f"; predict {row['predict_ips']} img/s = {row['predict_vs_forward']}x a bare forward"
                 + (f"; the decode cache trains {row['cache_vs_off']}x --cache off" if uncached else "")
+                + (f"; --compile trains {row['compile_vs_default']}x the default" if compiled else "")
             )
 
 

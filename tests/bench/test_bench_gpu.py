@@ -23,3 +23,4 @@ def test_the_gpu_benchmark_runs_dry_on_the_cpu(tmp_path: Path):
     assert [r["amp"] for r in rows] == ["off", "bf16"] and all(r["device"] == "cpu" for r in rows)
     assert all(float(r["train_vs_bare"]) > 0 and float(r["predict_vs_forward"]) > 0 for r in rows)
     assert "x a bare step" in done.stdout and float(rows[0]["cache_vs_off"]) > 0
+    assert float(rows[0]["compile_vs_default"]) > 0 and "--compile trains" in done.stdout

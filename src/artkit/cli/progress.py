@@ -68,6 +68,7 @@ class RichReporter(Reporter):
             f"  model {info['model']} ({info['init']}), "
             f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
             f"device {info['device']}, amp {info['amp']}"
+            + (", torch.compile (the first steps wait for the compiler)" if info.get("compile") else "")
         )
         if info.get("processes", 1) > 1:
             console.print(

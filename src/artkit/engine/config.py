@@ -36,6 +36,10 @@ SCHEDULERS = {
 MONITORS = {"val_macro_f1": "max", "val_acc": "max", "val_loss": "min"}  # metric -> which way is better
 DEVICE_HELP = "auto | cpu | cuda | cuda:N."
 WORKERS_HELP = "Data-loading processes (default: one per CPU core, at most 8)."
+COMPILE_HELP = (
+    "Compile the model with torch.compile: the first batches wait minutes for the compiler, later ones may run "
+    "faster (when it pays: docs/train.md, Hardware)."
+)
 
 
 def device_option(**spec: Any) -> Any:
@@ -51,6 +55,11 @@ def amp_option(**spec: Any) -> Any:
 def cache_option(**spec: Any) -> Any:
     """``--cache``, shared by every command that loads images (artkit.data.decode_cache)."""
     return option("auto", "Decoded images:", choices=CACHE_MODES, **spec)
+
+
+def compile_option(**spec: Any) -> Any:
+    """``--compile``, shared by every command that trains or runs a model over a dataset."""
+    return option(False, COMPILE_HELP, **spec)
 
 
 def workers_option(**spec: Any) -> Any:
@@ -213,6 +222,7 @@ class TrainConfig(ColumnNames, Tables, DataFolder):
         choices=("auto", "nccl", "gloo"),
     )
     amp: str = amp_option(panel=HARDWARE_PANEL)
+    compile: bool = compile_option(panel=HARDWARE_PANEL, resumable=True)
     workers: int | None = workers_option(panel=HARDWARE_PANEL, resumable=True)
     cache: str = cache_option(panel=HARDWARE_PANEL, resumable=True)
     # run

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -81,10 +82,16 @@ class Runtime:
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
     amp_reason: str = ""  # why --amp auto chose amp_dtype
+    compile: bool = False  # torch.compile the modules that run the batches (--compile)
 
     @classmethod
     def create(
-        cls, device: str = "auto", amp: str = "auto", local_rank: int | None = None, phase: str = "train"
+        cls,
+        device: str = "auto",
+        amp: str = "auto",
+        local_rank: int | None = None,
+        phase: str = "train",
+        compile: bool = False,
     ) -> Runtime:
         """``local_rank``: this process's GPU among several (one process per GPU, as torchrun starts them).
         ``phase``: 'train' or 'inference', which --amp auto may run at different precisions."""
@@ -93,7 +100,9 @@ class Runtime:
             dev = resolve_device(f"cuda:{local_rank}")
             torch.cuda.set_device(dev)
         dtype, reason = choose_amp(amp, dev, phase)
-        return cls(device=dev, amp_dtype=dtype, channels_last=use_channels_last(dev), amp_reason=reason)
+        return cls(
+            device=dev, amp_dtype=dtype, channels_last=use_channels_last(dev), amp_reason=reason, compile=compile
+        )
 
     @property
     def amp_name(self) -> str:
@@ -114,6 +123,17 @@ class Runtime:
         model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
+    def compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` under torch.compile with --compile (it compiles at its first call; the weights stay the
+        module's own, so checkpoints are unchanged), else itself."""
+        if not self.compile:
+            return module
+        import logging
+
+        # inductor's first import warns that a CPU machine has no CUDA runtime: true, and not the user's concern
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        return torch.compile(module)
+
     def grad_scaler(self) -> torch.amp.GradScaler | None:
         """fp16 on CUDA needs loss scaling; bf16 and fp32 do not."""
         if self.amp_dtype == torch.float16 and self.device.type == "cuda":
@@ -123,6 +143,18 @@ class Runtime:
     @property
     def pin_memory(self) -> bool:
         return self.device.type == "cuda"
+
+
+def compile_failure(exc: BaseException) -> ArtkitError | None:
+    """The message for an error of torch.compile (None for any other error): a missing C++ compiler or Triton,
+    or a model it cannot trace."""
+    dynamo = sys.modules.get("torch._dynamo.exc")
+    if dynamo is None or not isinstance(exc, dynamo.TorchDynamoException):
+        return None
+    reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return ArtkitError(
+        f"torch.compile failed: {reason[:300]}", "leave out --compile (on CPU it needs a C++ compiler, on a GPU Triton)"
+    )
 
 
 def oom_error(batch_size: int, resume_hint: str = "resume finished epochs with --resume") -> ArtkitError:

@@ -172,7 +172,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     cfg = resolve_auto(cfg)
     validate_config(cfg)
     dist = from_env()
-    rt = Runtime.create(cfg.device, cfg.amp, dist.local_rank if dist.active else None)
+    rt = Runtime.create(cfg.device, cfg.amp, dist.local_rank if dist.active else None, compile=cfg.compile)
     workers = default_workers() if cfg.workers is None else cfg.workers
     seed_everything(cfg.seed)
     last = load_checkpoint(run_dir / "last.pt") if resuming else None
@@ -186,6 +186,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     loaders = build_loaders(cfg, data, dcfg, workers, rt, dist)
     parts = build_parts(cfg, model, data, rt, len(loaders.train))
     parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn)
+    parts.compiled = rt.compiled(model if parts.net is None else parts.net) if rt.compile else None
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
     state = restore(last, parts, stopper) if last is not None else ResumeState()
     # the schedule as re-planned before the stop; a larger --epochs on resume plans it anew for the longer run
@@ -244,6 +245,7 @@ def _header(
         "val": loaders.val_size,
         "device": str(rt.device),
         "amp": rt.amp_name,
+        "compile": rt.compile,
         "img_size": dcfg.img_size,
         "skipped_bad": len(data.bad),
         "start_epoch": state.epoch,

@@ -36,15 +36,16 @@ class TrainParts:
     mixup: Callable | None = None  # timm Mixup/CutMix
     grad_accum: int = 1
     clip_grad: float | None = None
-    net: nn.Module | None = None  # what the forward pass calls: the model wrapped for DistributedDataParallel
+    net: nn.Module | None = None  # the model wrapped for DistributedDataParallel
+    compiled: nn.Module | None = None  # the model (or net) under torch.compile (--compile)
 
     def forward(self, images: torch.Tensor, sync: bool = True) -> torch.Tensor:
         """The logits; with ``sync`` False a distributed model skips its gradient all-reduce (accumulation)."""
-        net = self.net if self.net is not None else self.model
-        if sync or not hasattr(net, "no_sync"):
-            return net(images)
-        with net.no_sync():
-            return net(images)
+        runs = next(m for m in (self.compiled, self.net, self.model) if m is not None)
+        if sync or self.net is None:
+            return runs(images)
+        with self.net.no_sync():
+            return runs(images)
 
     def eval_model(self) -> nn.Module:
         """EMA weights, when kept, are what gets validated and saved."""

@@ -17,7 +17,7 @@ import torch
 from artkit.data.sampler import seed_everything
 from artkit.engine.budget import TimeBudget
 from artkit.engine.config import TrainConfig
-from artkit.engine.device import oom_error
+from artkit.engine.device import compile_failure, oom_error
 from artkit.engine.distributed import broadcast, from_env
 from artkit.engine.finish import TrainResult, finish_run
 from artkit.engine.hooks import EpochEnd, Hook, Step, default_hooks
@@ -148,6 +148,10 @@ class TrainLoop:
             )
         except torch.cuda.OutOfMemoryError:
             raise oom_error(cfg.batch_size) from None
+        except RuntimeError as exc:
+            if (failure := compile_failure(exc)) is not None:
+                raise failure from None
+            raise
         finally:
             s.loaders.sampler.skip(0, cfg.batch_size)
         s.state.num_updates = stats.num_updates

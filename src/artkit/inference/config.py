@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from artkit.data.options import DATA_PANEL, ColumnNames, DataFolder, ImagesCsv
-from artkit.engine.config import amp_option, cache_option, device_option, workers_option
+from artkit.engine.config import amp_option, cache_option, compile_option, device_option, workers_option
 from artkit.inference.tta import TTA_GROUPS
 from artkit.options import described, option
 
@@ -26,6 +26,7 @@ class InferenceOptions:
     batch_size: int = option(64, "Images per forward pass.", short="-b", panel=RUN_PANEL, min=1)
     device: str = device_option(panel=RUN_PANEL)
     amp: str = amp_option(panel=RUN_PANEL)
+    compile: bool = compile_option(panel=RUN_PANEL)
     workers: int | None = workers_option(panel=RUN_PANEL)
     cache: str = cache_option(panel=RUN_PANEL)
 

@@ -96,20 +96,21 @@ def _run_models(
     import torch
 
     from artkit.engine.checkpoint import model_from_checkpoint
-    from artkit.engine.device import Runtime
+    from artkit.engine.device import Runtime, compile_failure
     from artkit.engine.steps import predict_logits_of
     from artkit.inference.tta import build_views, resizes
 
     views = build_views(opts.tta)
-    rt = Runtime.create(opts.device, opts.amp, phase="inference")
+    rt = Runtime.create(opts.device, opts.amp, phase="inference", compile=opts.compile and features is None)
     if reporter and rt.amp_dtype is not None and rt.amp_reason:  # auto moved off fp32: say so
         reporter.message(f"amp {rt.amp_name}")
     first = members[0][1]
     loader = image_loader(first, paths, opts, stage, rt, reporter)
     models = []
     for source, ckpt in members:
-        models.append(rt.prepare(model_from_checkpoint(ckpt, source)))
-        check_tta(ckpt, opts.tta, models[-1])
+        model = rt.prepare(model_from_checkpoint(ckpt, source))
+        check_tta(ckpt, opts.tta, model)
+        models.append(rt.compiled(model))
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
     hook = _capture_features(models[0], features, len(views)) if features is not None else None
     try:
@@ -117,6 +118,8 @@ def _run_models(
     except torch.cuda.OutOfMemoryError:
         raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
     except RuntimeError as exc:  # models without a size flag that still fail on other input sizes
+        if (failure := compile_failure(exc)) is not None:
+            raise failure from None
         if resizes(opts.tta) and "size" in str(exc):
             raise ArtkitError(
                 f"{first['model']} cannot take other input sizes, so --tta multi-scale does not apply",
