@@ -125,9 +125,33 @@ def artkit_train_images_per_s(
     return float(result.rows[-1]["images_per_s"])
 
 
+def predict_set(data: Path, images: int) -> Path:
+    """A Dacon-layout test set of ``images`` copies of the demo's test images (enough batches that predict's
+    one-off costs, loading the model and starting the workers, do not set its rate)."""
+    import shutil
+
+    import pandas as pd
+
+    out = data.parent / f"predict_{images}"
+    if out.exists():
+        return out
+    (out / "test").mkdir(parents=True)
+    sources = pd.read_csv(data / "test.csv")["img_path"].tolist()
+    rows = []
+    for i in range(images):
+        source = data / sources[i % len(sources)]
+        name = f"test/{i:05d}{source.suffix}"
+        shutil.copy(source, out / name)
+        rows.append({"id": f"P{i:05d}", "img_path": name})
+    pd.DataFrame(rows).to_csv(out / "test.csv", index=False)
+    return out
+
+
 def artkit_predict_images_per_s(checkpoint: Path, data: Path, args, amp: str) -> float:
     from artkit.inference.config import PredictConfig
     from artkit.inference.predict import run_predict
+
+    data = predict_set(data, args.predict_images)
 
     cfg = PredictConfig(
         checkpoint=str(checkpoint),
@@ -186,6 +210,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.add_argument("--timm-train", help="path to timm's train.py (from the timm repository)")
+    p.add_argument("--predict-images", type=int, default=2048, help="test images predict runs over")
     p.add_argument("--amp-modes", help="comma-separated AMP modes to measure (default: every one the device has)")
     p.add_argument("--skip-compile", action="store_true", help="leave out --compile (minutes of compiling on CPU)")
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "gpu.csv"))
@@ -194,7 +219,7 @@ def main() -> None:
         import functools
 
         args.model, args.img_size, args.batch, args.epochs, args.steps = "test_efficientnet", 32, 8, 1, 3
-        args.workers, args.device = 0, "cpu"
+        args.workers, args.device, args.predict_images = 0, "cpu", 64
         torch.compile = functools.partial(torch.compile, backend="eager")  # the path, not the compiler
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
     if device.type == "auto":
@@ -233,6 +258,7 @@ def main() -> None:
                 bare_forward_ips=round(forward, 1),
                 predict_ips=round(predict, 1),
                 predict_vs_forward=round(predict / forward, 3),
+                predict_images=args.predict_images,
                 train_cache_off_ips=round(uncached, 1) if uncached else None,
                 cache_vs_off=round(ours / uncached, 3) if uncached else None,
                 train_compile_ips=round(compiled, 1) if compiled else None,

@@ -209,6 +209,22 @@ VIEWS: dict[str, Render] = {
             "kb_per_image": "KB per image",
         },
     ),
+    "train_speed": table(
+        "train_speed",
+        {
+            "device": "device",
+            "model": "model",
+            "img_size": "px",
+            "batch": "batch",
+            "train_vs_bare": "train vs a bare step (x)",
+            "artkit_vs_timm": "train vs timm train.py (x)",
+            "predict_images": "predict images",
+            "predict_vs_forward": "predict vs a bare forward (x)",
+            "cache_vs_off": "--cache auto vs off (x)",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "compile": table(
         "compile",
         {
