@@ -44,6 +44,7 @@ def test_compiled_training_gives_the_same_run_and_plain_checkpoints(dacon: Path,
     assert not any("_orig_mod" in key for key in saved)  # the compiled wrapper's names never reach a file
 
 
+@pytest.mark.slow
 def test_compiled_prediction_writes_the_same_submission(dacon: Path, tmp_path: Path, compiles):
     artkit("train", dacon, *TINY, "--epochs", "1", "--out", tmp_path)
     best = tmp_path / "train" / "best.pt"
