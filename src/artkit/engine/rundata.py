@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from artkit.data.dataset import ImageTable
+from artkit.data.dataset import ImageTable, data_loader
 from artkit.data.decode_cache import DecodeCache, plan_decode_cache
 from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
@@ -143,17 +143,7 @@ class Loaders:
 
 
 def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, drop_last: bool = False):
-    from torch.utils.data import DataLoader
-
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=drop_last,
-        pin_memory=rt.pin_memory,
-        persistent_workers=workers > 0,
-    )
+    return data_loader(dataset, workers, rt.pin_memory, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
 
 
 def decode_size(cfg: TrainConfig, dcfg: DataConfig) -> int:
@@ -187,17 +177,9 @@ def train_loader(
     sampler: EpochSampler | RankBatches,
     cache: DecodeCache | None = None,
 ):
-    from torch.utils.data import DataLoader
-
     dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train", cache)
     if isinstance(sampler, RankBatches):  # one rank of several: its share of the single-process order
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            num_workers=workers,
-            pin_memory=rt.pin_memory,
-            persistent_workers=workers > 0,
-        )
+        return data_loader(dataset, workers, rt.pin_memory, batch_sampler=sampler)
     drop_last = (cfg.mixup > 0 or cfg.cutmix > 0) and len(dataset) > cfg.batch_size  # timm's Mixup needs even batches
     return _loader(dataset, cfg.batch_size, workers, rt, sampler, drop_last)
 

@@ -140,9 +140,7 @@ def image_loader(
     ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions, stage: str, rt, reporter: Reporter | None = None
 ):
     """Batches of ``paths`` preprocessed as the checkpoint's model expects them."""
-    from torch.utils.data import DataLoader
-
-    from artkit.data.dataset import ImageTable
+    from artkit.data.dataset import ImageTable, data_loader
     from artkit.data.decode_cache import plan_decode_cache
     from artkit.data.transforms import create_transform, get_preset
     from artkit.system import default_workers
@@ -156,12 +154,8 @@ def image_loader(
     plan = plan_decode_cache(opts.cache, paths, decode)
     if reporter and plan.note:
         reporter.message(plan.note)
-    return DataLoader(
-        ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache),
-        batch_size=opts.batch_size,
-        num_workers=workers,
-        pin_memory=rt.pin_memory,
-    )
+    table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache)
+    return data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
 
 
 def _capture_features(model, store: list, views: int):
