@@ -225,6 +225,20 @@ VIEWS: dict[str, Render] = {
             "date": "date",
         },
     ),
+    "worker_threads": table(
+        "worker_threads",
+        {
+            "pair": "pair",
+            "images": "images",
+            "model": "model",
+            "img_size": "px",
+            "workers": "workers",
+            "cv2_default_ips": "OpenCV's default threads, images/s (reference)",
+            "one_thread_vs_default": "one OpenCV thread per worker (x)",
+            "machine": "machine",
+            "commit": "commit",
+        },
+    ),
     "compile": table(
         "compile",
         {

@@ -70,26 +70,14 @@ class ImageTable(Dataset):
         return tensor, (int(self.targets[j]) if self.targets is not None else -1)
 
 
-def start_worker(worker_id: int) -> None:
-    """Each loader process decodes and augments on one thread: OpenCV's own pool (a thread per core) in every
-    worker fought the model's threads and the other workers for the same cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def data_loader(
     dataset: Dataset, workers: int, pin_memory: bool, epochs: bool = True, **batching
 ) -> torch.utils.data.DataLoader:
-    """The DataLoader of every command: ``workers`` processes, each on one OpenCV thread, kept between passes
-    when there are ``epochs``; ``batching`` is DataLoader's batch_size, sampler, batch_sampler and drop_last."""
+    """The DataLoader of every command: ``workers`` processes, kept between passes when there are ``epochs``;
+    ``batching`` is DataLoader's batch_size, sampler, batch_sampler and drop_last. OpenCV keeps its own thread
+    pool in each worker: one thread per worker trained 0.91-0.97x as fast (bench/results/worker_threads.csv)."""
     from torch.utils.data import DataLoader
 
     return DataLoader(
-        dataset,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        persistent_workers=epochs and workers > 0,
-        worker_init_fn=start_worker if workers > 0 else None,
-        **batching,
+        dataset, num_workers=workers, pin_memory=pin_memory, persistent_workers=epochs and workers > 0, **batching
     )
