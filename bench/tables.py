@@ -225,6 +225,20 @@ VIEWS: dict[str, Render] = {
             "date": "date",
         },
     ),
+    "bf16_predict": table(
+        "bf16_predict",
+        {
+            "images": "held-out crops",
+            "fp32_macro_f1": "macro-F1 fp32",
+            "bf16_macro_f1": "macro-F1 bf16",
+            "bf16_minus_fp32": "bf16 - fp32",
+            "same_prediction": "same prediction",
+            "bf16_vs_fp32_speed": "bf16 speed (x fp32)",
+            "amp_units": "CPU",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "worker_threads": table(
         "worker_threads",
         {
