@@ -22,8 +22,6 @@ from artkit.data.dataset import ImageTable
 from artkit.data.decode_cache import DecodeCache
 from artkit.data.transforms import create_transform, get_preset
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
 
 def images_per_second(table: ImageTable, repeat: int) -> float:
     best = float("inf")
@@ -49,7 +47,7 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no images in {args.folder}")
     decode = int(args.img_size * get_preset(args.aug).decode_factor)
-    transform = create_transform(args.aug, args.img_size, MEAN, STD, "train")
+    transform = create_transform(args.aug, args.img_size, "train")
     with tempfile.TemporaryDirectory() as tmp:
         cache = DecodeCache(Path(tmp) / "decoded")
         plain = images_per_second(ImageTable(files, None, transform, decode), args.repeat)

@@ -120,7 +120,7 @@ def _loader(paths: list[str], model_name: str, img_size: int, mean, std, batch_s
     from artkit.data.dataset import ImageTable
     from artkit.data.transforms import create_transform
 
-    transform = create_transform("none", img_size, tuple(mean), tuple(std), "predict")
+    transform = create_transform("none", img_size, "predict")
     return DataLoader(ImageTable(paths, None, transform, img_size), batch_size=batch_size, num_workers=workers)
 
 
@@ -138,13 +138,15 @@ def extract(model, paths: list[str], img_size: int, mean, std, batch_size: int =
     """Pooled features of ``paths``; returns (features, wall seconds, seconds spent in forward)."""
     import torch
 
+    from artkit.engine.device import normalize
+
     model.eval()
     feats, forward_s = [], 0.0
     start = time.perf_counter()
     with torch.no_grad():
         for images, _ in _loader(paths, "", img_size, mean, std, batch_size, workers):
             t = time.perf_counter()
-            feats.append(model(images).numpy())
+            feats.append(model(normalize(images, mean, std)).numpy())
             forward_s += time.perf_counter() - t
     return np.concatenate(feats), time.perf_counter() - start, forward_s
 

@@ -41,7 +41,7 @@ def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage
     cache = DecodeCache(tmp_path / "cache")
 
     def table(with_cache: bool) -> ImageTable:
-        transform = create_transform("crop", 32, (0.5,) * 3, (0.25,) * 3, stage)
+        transform = create_transform("crop", 32, stage)
         return ImageTable(paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None)
 
     keys = [(i, 100 + i) for i in range(len(paths))] if stage == "train" else list(range(len(paths)))

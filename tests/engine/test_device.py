@@ -46,3 +46,24 @@ def test_the_run_header_says_what_amp_auto_chose_and_why(dacon: Path, tmp_path: 
     monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
     out = artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output
     assert "amp off (auto: this CPU has no bf16 matrix units)" in " ".join(out.split())
+
+
+def test_batches_are_normalised_on_the_device_as_albumentations_normalises_each_image():
+    import albumentations as A
+    import numpy as np
+
+    from artkit.data.transforms import create_transform
+    from artkit.engine.device import DeviceBatches
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    pictures = np.random.default_rng(0).integers(0, 256, (4, 20, 24, 3), dtype=np.uint8)
+    transform = create_transform("none", 16, "predict")
+    samples = [transform(image=p)["image"] for p in pictures]
+    assert all(s.dtype == torch.uint8 and s.shape == (3, 16, 16) for s in samples)  # the loader moves bytes
+    loader = [(torch.stack(samples), torch.arange(4))]
+    [(images, targets)] = list(DeviceBatches(loader, Runtime.create("cpu", "off"), mean, std))
+    per_image = A.Compose([A.Resize(16, 16, area_for_downscale="image"), A.Normalize(mean=mean, std=std)])
+    expected = torch.stack([torch.from_numpy(per_image(image=p)["image"]).permute(2, 0, 1) for p in pictures])
+    assert images.dtype == torch.float32 and images.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(images, expected, atol=1e-5, rtol=0)
+    assert targets.tolist() == [0, 1, 2, 3]

@@ -119,6 +119,12 @@ class Runtime:
         images = images.to(self.device, non_blocking=True)
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
+    def model_input(self, images: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """uint8 images (B, C, H, W) as the model takes them: on the device, in the run's memory format, float and
+        normalised with ``affine`` (:func:`pixel_affine`). The uint8 copy is a quarter of a float one."""
+        scale, shift = affine
+        return self.images(images).float().mul_(scale).add_(shift)
+
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
@@ -143,6 +149,38 @@ class Runtime:
     @property
     def pin_memory(self) -> bool:
         return self.device.type == "cuda"
+
+
+def pixel_affine(mean, std, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale and shift (each (1, C, 1, 1) on ``device``) that normalise 0-255 pixels with ``mean`` and ``std`` of
+    0-1 pixels: ``(x / 255 - mean) / std``, as albumentations' Normalize does."""
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    return (1.0 / (255.0 * std_t)).to(device), (-mean_t / std_t).to(device)
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 images (B, C, H, W) as float, normalised with ``mean`` and ``std`` of 0-1 pixels, where they are."""
+    scale, shift = pixel_affine(mean, std, images.device)
+    return images.float().mul_(scale).add_(shift)
+
+
+class DeviceBatches:
+    """A loader's uint8 (images, targets) batches on the run's device, in its memory format, normalised there
+    with ``mean`` and ``std`` (timm's prefetcher idea): the loader processes move a quarter of the bytes and make
+    no float copy of each image. Iterates like the loader, in the same order."""
+
+    def __init__(self, loader, rt: Runtime, mean, std) -> None:
+        self.loader, self.rt = loader, rt
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        affine = pixel_affine(self.mean, self.std, self.rt.device)
+        for images, targets in self.loader:
+            yield self.rt.model_input(images, affine), targets.to(self.rt.device, non_blocking=True)
 
 
 def compile_failure(exc: BaseException) -> ArtkitError | None:

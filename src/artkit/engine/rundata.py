@@ -19,7 +19,7 @@ from artkit.data.sampler import EpochSampler, sample_weights
 from artkit.data.splits import classes_smaller_than, make_split
 from artkit.data.transforms import create_transform, get_preset
 from artkit.engine.config import TrainConfig
-from artkit.engine.device import Runtime
+from artkit.engine.device import DeviceBatches, Runtime
 from artkit.engine.distributed import SINGLE, Dist, RankBatches, shard_indices
 from artkit.errors import ArtkitError, ImageLoadError
 from artkit.models.factory import DataConfig
@@ -142,8 +142,9 @@ class Loaders:
     cache_note: str | None = None  # for the run header
 
 
-def _loader(dataset, batch_size: int, workers: int, rt: Runtime, sampler=None, drop_last: bool = False):
-    return data_loader(dataset, workers, rt.pin_memory, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+def _loader(dataset, dcfg: DataConfig, workers: int, rt: Runtime, **batching) -> DeviceBatches:
+    """Batches of ``dataset`` on the run's device, normalised there."""
+    return DeviceBatches(data_loader(dataset, workers, rt.pin_memory, **batching), rt, dcfg.mean, dcfg.std)
 
 
 def decode_size(cfg: TrainConfig, dcfg: DataConfig) -> int:
@@ -160,7 +161,7 @@ def _dataset(
     stage: str,
     cache: DecodeCache | None,
 ):
-    transform = create_transform(cfg.aug, size, dcfg.mean, dcfg.std, stage)
+    transform = create_transform(cfg.aug, size, stage)
     hint = "fix or replace the file (`artkit clean` lists them all), or train with --skip-bad to leave it out"
     return ImageTable(
         rows["path"].tolist(), data.targets(rows), transform, decode_size(cfg, dcfg), cfg.skip_bad, hint, cache
@@ -179,9 +180,9 @@ def train_loader(
 ):
     dataset = _dataset(cfg, data, data.train_rows, dcfg, size, "train", cache)
     if isinstance(sampler, RankBatches):  # one rank of several: its share of the single-process order
-        return data_loader(dataset, workers, rt.pin_memory, batch_sampler=sampler)
+        return _loader(dataset, dcfg, workers, rt, batch_sampler=sampler)
     drop_last = (cfg.mixup > 0 or cfg.cutmix > 0) and len(dataset) > cfg.batch_size  # timm's Mixup needs even batches
-    return _loader(dataset, cfg.batch_size, workers, rt, sampler, drop_last)
+    return _loader(dataset, dcfg, workers, rt, batch_size=cfg.batch_size, sampler=sampler, drop_last=drop_last)
 
 
 def build_loaders(
@@ -199,7 +200,7 @@ def build_loaders(
     if data.has_val:  # each rank validates every world-th row; the logits are gathered afterwards
         rows = shard_indices(len(data.val_rows), dist)
         val_set = _dataset(cfg, data, data.val_rows.iloc[rows], dcfg, dcfg.img_size, "val", plan.cache)
-        val = _loader(val_set, cfg.batch_size * 2, workers, rt)
+        val = _loader(val_set, dcfg, workers, rt, batch_size=cfg.batch_size * 2)
     return Loaders(
         train=train_loader(cfg, data, dcfg, size, workers, rt, sampler, plan.cache),
         val=val,

@@ -86,13 +86,22 @@ class Explainer:
         self.model = model_from_checkpoint(ckpt, source).to(self.rt.device)
         self.cam = GradCam(self.model, layer)
         size = ckpt["img_size"]
-        self.transform = create_transform("none", size, tuple(ckpt["mean"]), tuple(ckpt["std"]), "predict")
+        self.transform = create_transform("none", size, "predict")
+
+    def _batch(self, images: list):
+        """RGB PIL images as the model's normalised input batch on its device."""
+        import torch
+
+        from artkit.engine.device import normalize
+
+        batch = torch.stack([self.transform(image=np.asarray(im))["image"] for im in images]).to(self.rt.device)
+        return normalize(batch, self.ckpt["mean"], self.ckpt["std"])
 
     def explain(self, images: list) -> tuple[np.ndarray, np.ndarray]:
         """Grad-CAM maps for the top class (B, H, W) and class probabilities (B, K) of RGB PIL images."""
         import torch
 
-        batch = torch.stack([self.transform(image=np.asarray(im))["image"] for im in images]).to(self.rt.device)
+        batch = self._batch(images)
         maps, logits = self.cam(batch)
         return maps.cpu().numpy(), torch.softmax(logits.float(), 1).cpu().numpy()
 
@@ -100,7 +109,7 @@ class Explainer:
         """Grad-CAM maps for given classes (e.g. the predicted class of misclassified images)."""
         import torch
 
-        batch = torch.stack([self.transform(image=np.asarray(im))["image"] for im in images]).to(self.rt.device)
+        batch = self._batch(images)
         maps, _ = self.cam(batch, torch.tensor(classes, device=self.rt.device))
         return maps.cpu().numpy()
 

@@ -139,15 +139,16 @@ def _run_models(
 def image_loader(
     ckpt: dict[str, Any], paths: list[str], opts: InferenceOptions, stage: str, rt, reporter: Reporter | None = None
 ):
-    """Batches of ``paths`` preprocessed as the checkpoint's model expects them."""
+    """Batches of ``paths`` preprocessed as the checkpoint's model expects them, on ``rt``'s device."""
     from artkit.data.dataset import ImageTable, data_loader
     from artkit.data.decode_cache import plan_decode_cache
     from artkit.data.transforms import create_transform, get_preset
+    from artkit.engine.device import DeviceBatches
     from artkit.system import default_workers
 
     aug = ckpt["config"].get("aug", "none")
     size = ckpt["img_size"]
-    transform = create_transform(aug, size, tuple(ckpt["mean"]), tuple(ckpt["std"]), stage)
+    transform = create_transform(aug, size, stage)
     decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
     workers = default_workers() if opts.workers is None else opts.workers
     hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
@@ -155,7 +156,8 @@ def image_loader(
     if reporter and plan.note:
         reporter.message(plan.note)
     table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache)
-    return data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
+    loader = data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
+    return DeviceBatches(loader, rt, ckpt["mean"], ckpt["std"])
 
 
 def _capture_features(model, store: list, views: int):
