@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 from artkit.errors import ArtkitError
 
@@ -50,32 +49,10 @@ def aug_names() -> list[str]:
     return list(AUG_PRESETS)
 
 
-@cache
-def _center_fraction_class():
-    import albumentations as A
-    import numpy as np
-
-    class CenterFraction(A.ImageOnlyTransform):
-        """Crop the centre ``fraction`` of each side (0.5 keeps a quarter of the area)."""
-
-        def __init__(self, fraction: float = 0.5, p: float = 1.0) -> None:
-            super().__init__(p=p)
-            self.fraction = fraction
-
-        def apply(self, img, **params):
-            h, w = img.shape[:2]
-            ch, cw = max(1, int(round(h * self.fraction))), max(1, int(round(w * self.fraction)))
-            top, left = (h - ch) // 2, (w - cw) // 2
-            return np.ascontiguousarray(img[top : top + ch, left : left + cw])
-
-        def get_transform_init_args_names(self) -> tuple[str, ...]:
-            return ("fraction",)
-
-    return CenterFraction
-
-
 def center_fraction(fraction: float):
-    return _center_fraction_class()(fraction)
+    from artkit.data.album_ops import CenterFraction
+
+    return CenterFraction(fraction)
 
 
 def _resize(size: int):
@@ -171,8 +148,9 @@ def create_transform(preset: str, img_size: int, stage: str):
     """Build the pipeline for ``stage``: 'train', 'val' (the preset's validation view) or 'predict'. It gives
     uint8 (C, H, W) tensors, not normalised."""
     import albumentations as A
-    from albumentations.pytorch import ToTensorV2
+
+    from artkit.data.album_ops import CHWTensor
 
     spec = get_preset(preset)
     ops = {"train": spec.train, "val": spec.val, "predict": _plain}[stage](img_size)
-    return A.Compose(ops + [ToTensorV2()])
+    return A.Compose(ops + [CHWTensor()])

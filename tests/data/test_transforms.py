@@ -1,0 +1,27 @@
+"""Augmentation pipelines: uint8 tensors of their own, and picklable (loader processes started by spawn or
+forkserver receive them pickled)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from artkit.data.transforms import STAGES, aug_names, create_transform
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("preset", aug_names())
+def test_every_pipeline_pickles_and_gives_the_same_uint8_tensor_after(preset: str, stage: str):
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    image.flags.writeable = False  # as the decode cache's memory maps are
+    transform = create_transform(preset, 32, stage)
+    copy = pickle.loads(pickle.dumps(transform))
+    transform.set_random_seed(7)
+    copy.set_random_seed(7)
+    out = transform(image=image)["image"]
+    assert out.dtype == torch.uint8 and out.shape == (3, 32, 32) and out.is_contiguous()
+    assert torch.equal(out, copy(image=image)["image"])
+    out[0, 0, 0] = 1  # its own memory: writing it must not touch (or fail on) the image
