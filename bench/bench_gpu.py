@@ -13,7 +13,8 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
   the images/s of its last epoch; the ratio to the bare step is what the loader, the hooks and the loop cost;
 * **timm train.py** (with ``--timm-train``): timm's reference script on the same images, model, size, batch and
   optimiser, in a folder-per-class copy of them;
-* **predict** against a **bare forward** (no-grad, pre-made tensors);
+* **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
+  its convolutions and batch norms fused, as artkit's inference runs it;
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
   reads every image from the decode cache the first epoch filled), and **artkit train --compile** against the
   default (its last epoch, after the compiler's first steps; with ``--dry``, torch.compile's eager backend, which
@@ -59,11 +60,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bare_images_per_s(model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int) -> float:
-    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last."""
+def bare_images_per_s(
+    model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int, fused: bool = False
+) -> float:
+    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last; ``fused``:
+    a forward of the model with its convolutions and batch norms fused, as artkit's inference runs it."""
     import timm
 
-    model = timm.create_model(model_name, pretrained=False, num_classes=5).to(device)
+    from artkit.models.fuse import fuse_conv_bn
+
+    model = timm.create_model(model_name, pretrained=False, num_classes=5)
+    if fused:
+        model = fuse_conv_bn(model, torch.randn(2, 3, size, size))[0]
+    model = model.to(device)
     model = model.to(memory_format=torch.channels_last).train(train)
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 5, (batch,), device=device)
@@ -234,6 +243,7 @@ def main() -> None:
         for k, amp in enumerate(modes):
             bare = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)
             forward = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps)
+            fused = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps, True)
             ours = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp)
             predict = artkit_predict_images_per_s(Path(tmp) / "runs" / f"amp_{amp}" / "best.pt", data, args, amp)
             timm_ips = timm_train_images_per_s(args.timm_train, data, args, amp, Path(tmp)) if args.timm_train else None
@@ -259,6 +269,8 @@ def main() -> None:
                 predict_ips=round(predict, 1),
                 predict_vs_forward=round(predict / forward, 3),
                 predict_images=args.predict_images,
+                bare_fused_forward_ips=round(fused, 1),
+                predict_vs_fused_forward=round(predict / fused, 3),
                 train_cache_off_ips=round(uncached, 1) if uncached else None,
                 cache_vs_off=round(ours / uncached, 3) if uncached else None,
                 train_compile_ips=round(compiled, 1) if compiled else None,
@@ -268,6 +280,7 @@ def main() -> None:
                 f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
                 + (f", {row['artkit_vs_timm']}x timm train.py" if timm_ips else "")
                 + f"; predict {row['predict_ips']} img/s = {row['predict_vs_forward']}x a bare forward"
+                + f" ({row['predict_vs_fused_forward']}x a bare forward of the fused model)"
                 + (f"; the decode cache trains {row['cache_vs_off']}x --cache off" if uncached else "")
                 + (f"; --compile trains {row['compile_vs_default']}x the default" if compiled else "")
             )

@@ -29,7 +29,10 @@ def commit() -> str:
         here = Path(__file__).resolve().parent  # the repository's commit, from wherever the script runs
         done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
         changed = subprocess.run(  # a result of code not yet committed says so
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=here
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+            capture_output=True,
+            text=True,
+            cwd=here.parent,
         )
         return done.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
     except OSError:

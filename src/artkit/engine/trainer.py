@@ -110,6 +110,7 @@ class TrainLoop:
                 s.rt,
                 self.reporter,
                 s.dist,
+                s.dcfg.img_size,
             )
             row.update(val.metrics)
             if not val.finite:

@@ -13,6 +13,7 @@ from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, gather_rows, shard_indices
 from artkit.engine.steps import predict_logits
 from artkit.metrics import summary_metrics
+from artkit.models.fuse import fuse_conv_bn
 from artkit.progress import Reporter
 from artkit.writer import save_npz
 
@@ -26,9 +27,21 @@ class Validation:
 
 
 def validate(
-    model: torch.nn.Module, loader, targets: np.ndarray, criterion, rt: Runtime, reporter: Reporter, dist: Dist = SINGLE
+    model: torch.nn.Module,
+    loader,
+    targets: np.ndarray,
+    criterion,
+    rt: Runtime,
+    reporter: Reporter,
+    dist: Dist = SINGLE,
+    img_size: int | None = None,
 ) -> Validation:
-    """Metrics of the validation split; each rank runs its share of the rows and every rank gets all logits."""
+    """Metrics of the validation split; each rank runs its share of the rows and every rank gets all logits.
+    With ``img_size`` a copy of the model with its convolutions and batch norms fused runs them, as inference
+    does (the same logits, faster)."""
+    if img_size is not None:
+        probe = torch.randn(2, 3, img_size, img_size, generator=torch.Generator().manual_seed(0))
+        model = fuse_conv_bn(model, rt.images(probe))[0]
     logits, _ = predict_logits(
         model, loader, rt, on_step=lambda done, total: reporter.progress("validate", done, total)
     )

@@ -95,7 +95,6 @@ def _run_models(
     """Logits of each (source, checkpoint) of ``members`` (which preprocess alike) in one pass over ``paths``."""
     import torch
 
-    from artkit.engine.checkpoint import model_from_checkpoint
     from artkit.engine.device import Runtime, compile_failure
     from artkit.engine.steps import predict_logits_of
     from artkit.inference.tta import build_views, resizes
@@ -108,7 +107,7 @@ def _run_models(
     loader = image_loader(first, paths, opts, stage, rt, reporter)
     models = []
     for source, ckpt in members:
-        model = rt.prepare(model_from_checkpoint(ckpt, source))
+        model = rt.prepare(inference_model(ckpt, source))
         check_tta(ckpt, opts.tta, model)
         models.append(rt.compiled(model))
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
@@ -134,6 +133,19 @@ def _run_models(
     for (source, _), out in zip(members, logits):
         refuse_non_finite(out, source)
     return logits
+
+
+def inference_model(ckpt: dict[str, Any], source: str):
+    """The checkpoint's model for inference, each convolution fused with the batch norm it feeds where the fused
+    model gives the same logits (models/fuse.py)."""
+    import torch
+
+    from artkit.engine.checkpoint import model_from_checkpoint
+    from artkit.models.fuse import fuse_conv_bn
+
+    size = ckpt["img_size"]
+    probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    return fuse_conv_bn(model_from_checkpoint(ckpt, source), probe)[0]
 
 
 def image_loader(
