@@ -1,6 +1,6 @@
 """Inference-only fusion of each convolution with the batch norm it feeds (Ultralytics' ``model.fuse()``): the
 norm's fixed affine folds into the convolution's weights and bias, so a forward pass skips one full read and write
-of every normalised activation. tf_efficientnet_lite0 predicted 1.4-1.6x as fast on CPU (bench/results/fuse.csv).
+of every normalised activation (bench/results/train_speed.csv: bare_fused_forward_ips against bare_forward_ips).
 
 Pairs are found by running the model once, not by reading its code: a norm is fused only when its input is the
 output of a convolution, and the fused model must give the unfused one's logits on a probe batch, or it is not
