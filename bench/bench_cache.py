@@ -3,6 +3,7 @@ without it, same files, same run.
 
 python bench/bench_cache.py ../shared/data/paintings50/train --limit 600
 python bench/bench_cache.py ../shared/data/dacon-sample/train --repeat 5
+python bench/bench_cache.py ../shared/data/paintings50/train --limit 1000 --stage predict
 
 Three timed passes over the same images: decoding every time (the reference, best of ``--repeat``), the pass
 that fills the cache, and reading the filled cache (best of ``--repeat``). Appends one row to ``--results``
@@ -40,14 +41,21 @@ def main() -> None:
     ap.add_argument("--img-size", type=int, default=224)
     ap.add_argument("--aug", default="crop", help="the training augmentation preset (artkit's default: crop)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--stage",
+        default="train",
+        choices=["train", "val", "predict"],
+        help="whose pipeline: the training "
+        "augmentation (default), the preset's validation view, or predict's plain resize",
+    )
     ap.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results" / "cache.csv")
     args = ap.parse_args()
     files = sorted(str(p) for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     files = files[: args.limit]
     if not files:
         raise SystemExit(f"no images in {args.folder}")
-    decode = int(args.img_size * get_preset(args.aug).decode_factor)
-    transform = create_transform(args.aug, args.img_size, "train")
+    decode = int(args.img_size * (get_preset(args.aug).decode_factor if args.stage != "predict" else 1.0))
+    transform = create_transform(args.aug, args.img_size, args.stage)
     with tempfile.TemporaryDirectory() as tmp:
         cache = DecodeCache(Path(tmp) / "decoded")
         plain = images_per_second(ImageTable(files, None, transform, decode), args.repeat)
@@ -55,7 +63,8 @@ def main() -> None:
         filling = images_per_second(cached_table, 1)
         cached = images_per_second(cached_table, args.repeat)
         stored = sum(p.stat().st_size for p in cache.folder.rglob("*.npy"))
-    print(f"{len(files)} images from {args.folder}, decoded at >= {decode} px, {args.aug} at {args.img_size} px")
+    pipeline = f"{args.aug} {args.stage} at {args.img_size} px"
+    print(f"{len(files)} images from {args.folder}, decoded at >= {decode} px, {pipeline}")
     print(f"  decoding every time: {plain:8.1f} images/s (reference)")
     print(f"  filling the cache:   {filling:8.1f} images/s ({filling / plain:.2f}x)")
     print(f"  reading the cache:   {cached:8.1f} images/s ({cached / plain:.2f}x)")
@@ -68,6 +77,7 @@ def main() -> None:
         decode_px=decode,
         img_size=args.img_size,
         aug=args.aug,
+        stage=args.stage,
         plain_img_s=f"{plain:.1f}",
         filling_x=f"{filling / plain:.2f}",
         cached_x=f"{cached / plain:.2f}",

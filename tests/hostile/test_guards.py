@@ -362,3 +362,20 @@ def test_any_text_as_a_csv_is_a_table_or_one_artkit_error(tmp_path_factory, text
     path.write_text(text, encoding="utf-8")
     with contextlib.suppress(ArtkitError):  # a table, or one clear message: never another exception
         read_csv_text(path)
+
+
+def test_a_mapped_array_is_the_saved_array_and_a_damaged_one_is_one_error(tmp_path: Path):
+    from artkit.reader import map_array
+
+    image = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    np.save(tmp_path / "ok.npy", image)
+    mapped = map_array(tmp_path / "ok.npy")
+    assert np.array_equal(mapped, image) and mapped.dtype == np.uint8 and not mapped.flags.writeable
+    whole = (tmp_path / "ok.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(whole[:-10])  # a run killed while writing
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(image))
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY\x01\x00{'descr': ")
+    for name in ("cut", "objects", "fortran", "junk", "absent"):
+        with pytest.raises(ArtkitError, match="not a readable|not found"):
+            map_array(tmp_path / f"{name}.npy")

@@ -41,10 +41,11 @@ class ImageTable(Dataset):
         self.bad_hint = bad_hint  # what the user can do about an unreadable image here (train: --skip-bad)
         self.bad_paths: set[str] = set()
         self.cache = cache
+        self.cache_entries: dict = {}  # each loader process's own: its files are stamped once
 
     def decode(self, path: str) -> np.ndarray:
         if self.cache is not None:
-            return self.cache.decode(path, self.decode_size)
+            return self.cache.decode(path, self.decode_size, self.cache_entries)
         return np.asarray(load_image(path, self.decode_size))
 
     def __len__(self) -> int:

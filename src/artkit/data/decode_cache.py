@@ -51,9 +51,17 @@ class DecodeCache:
         digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         return self.folder / digest[:2] / f"{digest}.npy"
 
-    def decode(self, path: str, decode_size: int | None) -> np.ndarray:
-        """``path`` as :func:`load_image` decodes it (same pixels), from the cache when it holds it."""
-        entry = self.entry(path, decode_size)
+    def decode(self, path: str, decode_size: int | None, entries: dict | None = None) -> np.ndarray:
+        """``path`` as :func:`load_image` decodes it (same pixels), from the cache when it holds it. ``entries``:
+        where each path's entry lives, kept by a reader that asks again (a loader process over its epochs), so
+        the file is stamped once per process: a file changed while a run reads it is seen changed by the next
+        run."""
+        if entries is None:
+            entry = self.entry(path, decode_size)
+        elif (path, decode_size) in entries:
+            entry = entries[path, decode_size]
+        else:
+            entry = entries[path, decode_size] = self.entry(path, decode_size)
         if entry is not None and (cached := _read_entry(entry)) is not None:
             return cached
         image = np.asarray(load_image(path, decode_size))
