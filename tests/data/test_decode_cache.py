@@ -15,7 +15,7 @@ from PIL import Image
 from artkit.data.dataset import ImageTable
 from artkit.data.decode_cache import DecodeCache, _entries, plan_decode_cache
 from artkit.data.images import load_image
-from artkit.data.transforms import create_transform
+from artkit.data.transforms import create_transform, view_key
 
 from helpers import TINY, artkit
 
@@ -42,7 +42,10 @@ def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage
 
     def table(with_cache: bool) -> ImageTable:
         transform = create_transform("crop", 32, stage)
-        return ImageTable(paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None)
+        view = view_key("crop", 32, stage)  # validation keeps the view's output, training the decoded image
+        return ImageTable(
+            paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None, view=view
+        )
 
     keys = [(i, 100 + i) for i in range(len(paths))] if stage == "train" else list(range(len(paths)))
     plain = batches(table(False), keys)
@@ -138,3 +141,26 @@ def test_a_loader_process_stamps_each_file_once(tmp_path: Path, monkeypatch: pyt
     first = batches(table, range(3))
     again = batches(table, range(3))  # a second epoch in the same process
     assert sorted(stamped) == sorted(paths) and torch.equal(first, again)
+
+
+def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from artkit.data import dataset
+
+    paths = paintings(tmp_path / "img", n=3)
+    cache = DecodeCache(tmp_path / "cache")
+    table = ImageTable(
+        paths, None, create_transform("crop", 16, "predict"), 16, cache=cache, view=view_key("crop", 16, "predict")
+    )
+    first = batches(table, range(3))
+    stored = _entries(cache.folder)
+    assert len(stored) == 3 and all(size < 3 * 16 * 16 + 200 for _, size, _ in stored)  # the views, not the images
+
+    def no_decoding(*_args, **_kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(dataset, "load_image", no_decoding)
+    again = ImageTable(
+        paths, None, create_transform("crop", 16, "predict"), 16, cache=cache, view=view_key("crop", 16, "predict")
+    )
+    assert torch.equal(batches(again, range(3)), first) and first.dtype == torch.uint8
+    assert view_key("crop", 16, "train") == "" and view_key("crop", 16, "val") != view_key("crop", 16, "predict")

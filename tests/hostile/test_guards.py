@@ -377,5 +377,5 @@ def test_a_mapped_array_is_the_saved_array_and_a_damaged_one_is_one_error(tmp_pa
     np.save(tmp_path / "fortran.npy", np.asfortranarray(image))
     (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY\x01\x00{'descr': ")
     for name in ("cut", "objects", "fortran", "junk", "absent"):
-        with pytest.raises(ArtkitError, match="not a readable|not found"):
+        with pytest.raises(ArtkitError, match=r"not a readable|not found"):
             map_array(tmp_path / f"{name}.npy")

@@ -20,7 +20,9 @@ class ImageTable(Dataset):
     each sample's augmentation is fixed by the run's seed and epoch, not by worker scheduling.
     With ``skip_bad`` an unreadable image is replaced by the next readable one instead of
     stopping the run; the replaced paths are listed in ``bad_paths`` (of this process). With a ``cache`` each
-    image is decoded once, and augmentation starts from the cached array.
+    image is decoded once, and augmentation starts from the cached array; with a ``view`` too (the name
+    :func:`artkit.data.transforms.view_key` gives a transform without randomness), the cache keeps the
+    transform's output, and a later pass only reads it.
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class ImageTable(Dataset):
         skip_bad: bool = False,
         bad_hint: str | None = None,
         cache: DecodeCache | None = None,
+        view: str = "",
     ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
@@ -42,11 +45,23 @@ class ImageTable(Dataset):
         self.bad_paths: set[str] = set()
         self.cache = cache
         self.cache_entries: dict = {}  # each loader process's own: its files are stamped once
+        self.view = view  # names a transform without randomness, whose output the cache then keeps
 
     def decode(self, path: str) -> np.ndarray:
         if self.cache is not None:
             return self.cache.decode(path, self.decode_size, self.cache_entries)
         return np.asarray(load_image(path, self.decode_size))
+
+    def _read(self, path: str) -> np.ndarray:
+        """What the pipeline starts from: the decoded image; or, for a named view with a cache, the view itself,
+        (C, H, W), made on a miss by decoding and transforming."""
+        if self.cache is None or not self.view:
+            return self.decode(path)
+
+        def make() -> np.ndarray:
+            return self.transform(image=np.asarray(load_image(path, self.decode_size)))["image"].numpy()
+
+        return self.cache.fetch(path, self.decode_size, self.view, make, self.cache_entries)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -55,7 +70,7 @@ class ImageTable(Dataset):
         for step in range(len(self.paths)):
             j = (i + step) % len(self.paths)
             try:
-                return j, self.decode(self.paths[j])
+                return j, self._read(self.paths[j])
             except ImageLoadError as exc:
                 if not self.skip_bad:
                     raise ImageLoadError(exc.message, self.bad_hint or exc.hint, exc.path) from None
@@ -65,9 +80,12 @@ class ImageTable(Dataset):
     def __getitem__(self, key) -> tuple[torch.Tensor, int]:
         i, seed = key if isinstance(key, tuple) else (key, None)
         j, image = self._load(i)
-        if seed is not None:
-            self.transform.set_random_seed(seed)
-        tensor = self.transform(image=image)["image"]
+        if self.cache is not None and self.view:
+            tensor = torch.from_numpy(np.array(image))  # the view itself; a copy of its own, not the memory map
+        else:
+            if seed is not None:
+                self.transform.set_random_seed(seed)
+            tensor = self.transform(image=image)["image"]
         return tensor, (int(self.targets[j]) if self.targets is not None else -1)
 
 

@@ -1,5 +1,7 @@
 """Decode once: each image is decoded once per (file content, decode size) into a uint8 ``.npy`` file in the cache
 folder, and every later epoch, validation, eval, predict, explain and ensemble member reads it back memory-mapped.
+A pipeline without randomness (a validation view, predict's resize) stores its output instead, so a later pass
+over those images neither decodes nor resizes: it reads.
 
 Entries are keyed the way the scan cache is (absolute path, size, mtime_ns and a digest of both ends of the file),
 so a changed file is decoded again. The cache holds at most :data:`MAX_CACHE_BYTES`, and at most
@@ -13,6 +15,7 @@ import hashlib
 import math
 import os
 import shutil
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +45,13 @@ class DecodeCache:
 
     folder: Path
 
-    def entry(self, path: str, decode_size: int | None) -> Path | None:
-        """Where the decoded ``path`` lives, or None when the file cannot be stamped (it is then not cached)."""
+    def entry(self, path: str, decode_size: int | None, view: str = "") -> Path | None:
+        """Where the decoded ``path`` (or its ``view``) lives, or None when the file cannot be stamped (it is then
+        not cached)."""
         stamp = file_stamp(path)
         if stamp is None:
             return None
-        key = f"{CACHE_VERSION}|{os.path.abspath(path)}|{stamp}|{decode_size}"
+        key = f"{CACHE_VERSION}|{os.path.abspath(path)}|{stamp}|{decode_size}" + (f"|{view}" if view else "")
         digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         return self.folder / digest[:2] / f"{digest}.npy"
 
@@ -56,18 +60,27 @@ class DecodeCache:
         where each path's entry lives, kept by a reader that asks again (a loader process over its epochs), so
         the file is stamped once per process: a file changed while a run reads it is seen changed by the next
         run."""
+        return self.fetch(path, decode_size, "", lambda: np.asarray(load_image(path, decode_size)), entries)
+
+    def fetch(
+        self, path: str, decode_size: int | None, view: str, make: Callable[[], np.ndarray], entries: dict | None
+    ) -> np.ndarray:
+        """The uint8 array ``make`` gives for ``path`` decoded at ``decode_size`` and named ``view`` (a fixed
+        pipeline's output, as :func:`artkit.data.transforms.view_key` names it; "" for the decoded image), from
+        the cache when it holds it."""
+        key = (path, decode_size, view)
         if entries is None:
-            entry = self.entry(path, decode_size)
-        elif (path, decode_size) in entries:
-            entry = entries[path, decode_size]
+            entry = self.entry(*key)
+        elif key in entries:
+            entry = entries[key]
         else:
-            entry = entries[path, decode_size] = self.entry(path, decode_size)
+            entry = entries[key] = self.entry(*key)
         if entry is not None and (cached := _read_entry(entry)) is not None:
             return cached
-        image = np.asarray(load_image(path, decode_size))
+        array = make()
         if entry is not None:
-            _write_entry(entry, image)
-        return image
+            _write_entry(entry, array)
+        return array
 
 
 def _read_entry(entry: Path) -> np.ndarray | None:
@@ -75,8 +88,8 @@ def _read_entry(entry: Path) -> np.ndarray | None:
         array = map_array(entry)
     except ArtkitError:  # absent, half-written by a killed run, or not ours
         return None
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        return None
+    if array.dtype != np.uint8 or array.ndim != 3 or 3 not in (array.shape[0], array.shape[2]):
+        return None  # neither an (H, W, 3) image nor a (3, H, W) view
     return array
 
 

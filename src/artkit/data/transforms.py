@@ -144,6 +144,19 @@ def get_preset(name: str) -> AugPreset:
     return AUG_PRESETS[name]
 
 
+def view_key(preset: str, img_size: int, stage: str) -> str:
+    """A name for the output of ``stage``'s pipeline when it has no randomness (a preset's validation view and
+    predict's resize must have none), "" for training; the decode cache stores such outputs under this name.
+    The versions of the libraries that compute it are part of the name."""
+    if stage == "train":
+        return ""
+    import albumentations
+    import cv2
+
+    ops = preset if stage == "val" else "predict"
+    return f"{ops}|{stage}|{img_size}|albumentations {albumentations.__version__}|cv2 {cv2.__version__}"
+
+
 def create_transform(preset: str, img_size: int, stage: str):
     """Build the pipeline for ``stage``: 'train', 'val' (the preset's validation view) or 'predict'. It gives
     uint8 (C, H, W) tensors, not normalised."""
