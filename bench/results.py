@@ -28,8 +28,8 @@ def commit() -> str:
     try:
         here = Path(__file__).resolve().parent  # the repository's commit, from wherever the script runs
         done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
-        changed = subprocess.run(  # a result of code not yet committed says so
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+        changed = subprocess.run(  # a result of code (artkit's or a benchmark's) not yet committed says so
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "bench", ":!bench/results"],
             capture_output=True,
             text=True,
             cwd=here.parent,
