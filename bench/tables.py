@@ -229,6 +229,19 @@ VIEWS: dict[str, Render] = {
             "date": "date",
         },
     ),
+    "time_budget_5m": table(
+        "time_budget_5m",
+        {
+            "commit": "code",
+            "note": "what it has",
+            "epochs": "epochs",
+            "images_per_s": "images/s",
+            "crops_macro_f1": "quarter crops",
+            "val_macro_f1": "val (own split)",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "bf16_predict": table(
         "bf16_predict",
         {
