@@ -225,6 +225,7 @@ VIEWS: dict[str, Render] = {
             "predict_warm_vs_forward": "predict, cache filled, vs a bare forward (x)",
             "predict_vs_fused_forward": "predict vs a bare fused forward (x)",
             "cache_vs_off": "--cache auto vs off (x)",
+            "commit": "code",
             "machine": "machine",
             "date": "date",
         },

@@ -121,9 +121,10 @@ class Runtime:
 
     def model_input(self, images: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """uint8 images (B, C, H, W) as the model takes them: on the device, in the run's memory format, float and
-        normalised with ``affine`` (:func:`pixel_affine`). The uint8 copy is a quarter of a float one."""
+        normalised with ``affine`` (:func:`pixel_affine`) in one pass that also makes the float copy. The uint8
+        copy is a quarter of a float one."""
         scale, shift = affine
-        return self.images(images).float().mul_(scale).add_(shift)
+        return torch.addcmul(shift, self.images(images), scale)
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         model.to(self.device)
@@ -162,7 +163,7 @@ def pixel_affine(mean, std, device: torch.device) -> tuple[torch.Tensor, torch.T
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 images (B, C, H, W) as float, normalised with ``mean`` and ``std`` of 0-1 pixels, where they are."""
     scale, shift = pixel_affine(mean, std, images.device)
-    return images.float().mul_(scale).add_(shift)
+    return torch.addcmul(shift, images, scale)
 
 
 class DeviceBatches:
