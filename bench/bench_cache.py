@@ -60,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = DecodeCache(Path(tmp) / "decoded")
         plain = images_per_second(ImageTable(files, None, transform, decode), args.repeat)
-        view = view_key(args.aug, args.img_size, args.stage)  # as artkit reads them: fixed pipelines' outputs
+        view = view_key(transform, args.stage)  # as artkit reads them: fixed pipelines' outputs
         cached_table = ImageTable(files, None, transform, decode, cache=cache, view=view)
         filling = images_per_second(cached_table, 1)
         cached = images_per_second(cached_table, args.repeat)

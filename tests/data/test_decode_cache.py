@@ -42,7 +42,7 @@ def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage
 
     def table(with_cache: bool) -> ImageTable:
         transform = create_transform("crop", 32, stage)
-        view = view_key("crop", 32, stage)  # validation keeps the view's output, training the decoded image
+        view = view_key(transform, stage)  # validation keeps the view's output, training the decoded image
         return ImageTable(
             paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None, view=view
         )
@@ -148,10 +148,12 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
 
     paths = paintings(tmp_path / "img", n=3)
     cache = DecodeCache(tmp_path / "cache")
-    table = ImageTable(
-        paths, None, create_transform("crop", 16, "predict"), 16, cache=cache, view=view_key("crop", 16, "predict")
-    )
-    first = batches(table, range(3))
+
+    def table() -> ImageTable:
+        transform = create_transform("crop", 16, "predict")
+        return ImageTable(paths, None, transform, 16, cache=cache, view=view_key(transform, "predict"))
+
+    first = batches(table(), range(3))
     stored = _entries(cache.folder)
     assert len(stored) == 3 and all(size < 3 * 16 * 16 + 200 for _, size, _ in stored)  # the views, not the images
 
@@ -159,8 +161,15 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(dataset, "load_image", no_decoding)
-    again = ImageTable(
-        paths, None, create_transform("crop", 16, "predict"), 16, cache=cache, view=view_key("crop", 16, "predict")
-    )
-    assert torch.equal(batches(again, range(3)), first) and first.dtype == torch.uint8
-    assert view_key("crop", 16, "train") == "" and view_key("crop", 16, "val") != view_key("crop", 16, "predict")
+    assert torch.equal(batches(table(), range(3)), first) and first.dtype == torch.uint8
+
+
+def test_a_view_is_named_by_its_operations_and_their_parameters():
+    def key(preset: str, size: int, stage: str) -> str:
+        return view_key(create_transform(preset, size, stage), stage)
+
+    assert key("crop", 16, "train") == ""  # random crops are made anew every time
+    assert key("crop", 16, "predict") == key("crop", 16, "predict")  # the same pipeline built twice
+    assert key("crop", 16, "val") != key("crop", 16, "predict")  # the centre quarter first
+    assert key("crop", 16, "predict") != key("crop", 24, "predict")
+    assert key("none", 16, "val") == key("none", 16, "predict")  # the same operations share their entries

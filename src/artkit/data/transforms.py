@@ -144,17 +144,22 @@ def get_preset(name: str) -> AugPreset:
     return AUG_PRESETS[name]
 
 
-def view_key(preset: str, img_size: int, stage: str) -> str:
-    """A name for the output of ``stage``'s pipeline when it has no randomness (a preset's validation view and
-    predict's resize must have none), "" for training; the decode cache stores such outputs under this name.
-    The versions of the libraries that compute it are part of the name."""
+def view_key(transform, stage: str) -> str:
+    """A name for the output of ``transform``, ``stage``'s pipeline, when it has no randomness (a preset's
+    validation view and predict's resize must have none), "" for training; the decode cache stores such outputs
+    under this name. It is a digest of the pipeline's operations and their parameters, with the versions of the
+    libraries that compute them: a changed pipeline is never read from an old entry, and the same operations
+    share one (a validation view that is predict's resize)."""
     if stage == "train":
         return ""
-    import albumentations
+    import hashlib
+    import json
+
+    import albumentations as A
     import cv2
 
-    ops = preset if stage == "val" else "predict"
-    return f"{ops}|{stage}|{img_size}|albumentations {albumentations.__version__}|cv2 {cv2.__version__}"
+    spec = json.dumps(A.to_dict(transform), sort_keys=True, default=str)  # carries albumentations' version
+    return f"view|cv2 {cv2.__version__}|" + hashlib.blake2b(spec.encode(), digest_size=16).hexdigest()
 
 
 def create_transform(preset: str, img_size: int, stage: str):

@@ -171,7 +171,7 @@ def _dataset(
         cfg.skip_bad,
         hint,
         cache,
-        view_key(cfg.aug, size, stage),
+        view_key(transform, stage),
     )
 
 

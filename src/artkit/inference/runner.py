@@ -167,7 +167,7 @@ def image_loader(
     plan = plan_decode_cache(opts.cache, paths, decode)
     if reporter and plan.note:
         reporter.message(plan.note)
-    table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache, view=view_key(aug, size, stage))
+    table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache, view=view_key(transform, stage))
     loader = data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
     return DeviceBatches(loader, rt, ckpt["mean"], ckpt["std"])
 
