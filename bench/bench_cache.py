@@ -22,7 +22,7 @@ from results import append_row, invocation
 
 from artkit.data.dataset import ImageTable
 from artkit.data.decode_cache import DecodeCache
-from artkit.data.transforms import create_transform, get_preset, view_key
+from artkit.data.transforms import create_transform, decode_size, view_key
 
 
 def images_per_second(table: ImageTable, repeat: int) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
     files = files[: args.limit]
     if not files:
         raise SystemExit(f"no images in {args.folder}")
-    decode = int(args.img_size * (get_preset(args.aug).decode_factor if args.stage != "predict" else 1.0))
+    decode = decode_size(args.aug, args.img_size, args.stage)
     transform = create_transform(args.aug, args.img_size, args.stage)
     with tempfile.TemporaryDirectory() as tmp:
         cache = DecodeCache(Path(tmp) / "decoded")

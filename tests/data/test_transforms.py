@@ -24,4 +24,13 @@ def test_every_pipeline_pickles_and_gives_the_same_uint8_tensor_after(preset: st
     out = transform(image=image)["image"]
     assert out.dtype == torch.uint8 and out.shape == (3, 32, 32) and out.is_contiguous()
     assert torch.equal(out, copy(image=image)["image"])
-    out[0, 0, 0] = 1  # its own memory: writing it must not touch (or fail on) the image
+
+
+def test_the_tensor_has_memory_of_its_own_even_from_a_read_only_image():
+    from artkit.data.album_ops import CHWTensor
+
+    image = np.zeros((4, 5, 3), dtype=np.uint8)
+    image.flags.writeable = False  # as the decode cache's memory maps are
+    out = CHWTensor()(image=image)["image"]
+    out[0, 0, 0] = 1  # torch.from_numpy of the transposed image (ToTensorV2) would write through to it
+    assert out.shape == (3, 4, 5) and out.is_contiguous() and image.max() == 0

@@ -45,7 +45,7 @@ class ImageTable(Dataset):
         self.bad_paths: set[str] = set()
         self.cache = cache
         self.cache_entries: dict = {}  # each loader process's own: its files are stamped once
-        self.view = view  # names a transform without randomness, whose output the cache then keeps
+        self.view = view if cache is not None else ""  # a transform without randomness, whose output is cached
 
     def decode(self, path: str) -> np.ndarray:
         if self.cache is not None:
@@ -55,7 +55,7 @@ class ImageTable(Dataset):
     def _read(self, path: str) -> np.ndarray:
         """What the pipeline starts from: the decoded image; or, for a named view with a cache, the view itself,
         (C, H, W), made on a miss by decoding and transforming."""
-        if self.cache is None or not self.view:
+        if not self.view:
             return self.decode(path)
 
         def make() -> np.ndarray:
@@ -80,7 +80,7 @@ class ImageTable(Dataset):
     def __getitem__(self, key) -> tuple[torch.Tensor, int]:
         i, seed = key if isinstance(key, tuple) else (key, None)
         j, image = self._load(i)
-        if self.cache is not None and self.view:
+        if self.view:
             tensor = torch.from_numpy(np.array(image))  # the view itself; a copy of its own, not the memory map
         else:
             if seed is not None:

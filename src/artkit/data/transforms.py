@@ -144,6 +144,12 @@ def get_preset(name: str) -> AugPreset:
     return AUG_PRESETS[name]
 
 
+def decode_size(preset: str, img_size: int, stage: str) -> int:
+    """The shorter side images are decoded to (at least) for ``stage``: the preset's ``decode_factor`` times
+    ``img_size`` for training and validation, ``img_size`` for predict's plain resize."""
+    return int(img_size * (get_preset(preset).decode_factor if stage != "predict" else 1.0))
+
+
 def view_key(transform, stage: str) -> str:
     """A name for the output of ``transform``, ``stage``'s pipeline, when it has no randomness (a preset's
     validation view and predict's resize must have none), "" for training; the decode cache stores such outputs

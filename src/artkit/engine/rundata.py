@@ -17,7 +17,8 @@ from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
 from artkit.data.sampler import EpochSampler, sample_weights
 from artkit.data.splits import classes_smaller_than, make_split
-from artkit.data.transforms import create_transform, get_preset, view_key
+from artkit.data.transforms import create_transform, view_key
+from artkit.data.transforms import decode_size as decode_size_for
 from artkit.engine.config import TrainConfig
 from artkit.engine.device import DeviceBatches, Runtime
 from artkit.engine.distributed import SINGLE, Dist, RankBatches, shard_indices
@@ -149,7 +150,7 @@ def _loader(dataset, dcfg: DataConfig, workers: int, rt: Runtime, **batching) ->
 
 def decode_size(cfg: TrainConfig, dcfg: DataConfig) -> int:
     """The shorter side images are decoded to (at least), for every training size and for validation."""
-    return int(dcfg.img_size * get_preset(cfg.aug).decode_factor)
+    return decode_size_for(cfg.aug, dcfg.img_size, "train")
 
 
 def _dataset(

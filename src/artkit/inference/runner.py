@@ -154,14 +154,14 @@ def image_loader(
     """Batches of ``paths`` preprocessed as the checkpoint's model expects them, on ``rt``'s device."""
     from artkit.data.dataset import ImageTable, data_loader
     from artkit.data.decode_cache import plan_decode_cache
-    from artkit.data.transforms import create_transform, get_preset, view_key
+    from artkit.data.transforms import create_transform, decode_size, view_key
     from artkit.engine.device import DeviceBatches
     from artkit.system import default_workers
 
     aug = ckpt["config"].get("aug", "none")
     size = ckpt["img_size"]
     transform = create_transform(aug, size, stage)
-    decode = int(size * (get_preset(aug).decode_factor if stage == "val" else 1.0))
+    decode = decode_size(aug, size, stage)
     workers = default_workers() if opts.workers is None else opts.workers
     hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
     plan = plan_decode_cache(opts.cache, paths, decode)
