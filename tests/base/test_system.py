@@ -1,11 +1,14 @@
-"""What artkit says about the machine: a CUDA build of torch on a machine without a GPU."""
+"""What artkit says about the machine: a CUDA build of torch on a machine without a GPU; how many loader processes
+it starts."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
 
-from artkit.system import CPU_WHEELS, torch_build_note
+from artkit.system import CPU_WHEELS, MAX_DEFAULT_WORKERS, loader_workers, torch_build_note
 
 
 def test_a_cuda_build_without_a_gpu_is_noted(monkeypatch: pytest.MonkeyPatch):
@@ -18,3 +21,19 @@ def test_a_cuda_build_without_a_gpu_is_noted(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(torch.version, "cuda", None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert torch_build_note() is None  # the CPU wheels already
+
+
+@pytest.mark.parametrize(
+    ("cores", "threads", "device", "workers"),
+    [
+        (2, 2, "cpu", 0),  # the model's threads take every core: images load in the main process
+        (32, 16, "cpu", MAX_DEFAULT_WORKERS),  # hyper-threads the model's threads leave free
+        (12, 8, "cpu", 4),
+        (2, 2, "cuda", 2),  # a GPU runs the model: one process per core
+        (64, 16, "cuda", MAX_DEFAULT_WORKERS),
+    ],
+)
+def test_loader_processes_leave_a_cpu_model_its_cores(monkeypatch, cores, threads, device, workers):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert loader_workers(device) == workers

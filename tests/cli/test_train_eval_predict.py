@@ -238,6 +238,35 @@ def test_folder_layout_trains_and_predicts(folders: Path, tmp_path: Path):
     assert pd.read_csv(tmp_path / "s.csv")["id"].tolist() == ["t0", "t1", "t2", "t3"]
 
 
+def test_on_a_cpu_images_load_between_steps_unless_workers_are_asked_for(folders: Path, tmp_path: Path, monkeypatch):
+    import artkit.engine.rundata as rundata
+    import artkit.engine.session as session
+
+    started = []
+    real = rundata.data_loader
+    monkeypatch.setattr(
+        rundata, "data_loader", lambda ds, workers, *a, **k: started.append(workers) or real(ds, workers, *a, **k)
+    )
+    monkeypatch.setattr(session, "loader_workers", lambda device: 0 if device == "cpu" else 8)
+    at = TINY.index("--workers")
+    defaults = TINY[:at] + TINY[at + 2 :]
+    shown = artkit("train", "--data", folders, *defaults, "--epochs", "1", "--out", tmp_path).output
+    assert "images load in the main process, between steps" in shown and set(started) == {0}
+    started.clear()
+    shown = artkit("train", "--data", folders, *defaults, "--epochs", "1", "--workers", "1", "--out", tmp_path).output
+    assert "images load in the main process" not in shown and set(started) == {1}
+    import artkit.data.dataset as dataset
+    import artkit.system as system
+
+    started.clear()
+    monkeypatch.setattr(
+        dataset, "data_loader", lambda ds, workers, *a, **k: started.append(workers) or real(ds, workers, *a, **k)
+    )
+    monkeypatch.setattr(system, "loader_workers", lambda device: 0 if device == "cpu" else 8)
+    artkit("predict", tmp_path / "train" / "best.pt", "--data", folders, "-o", tmp_path / "s.csv")
+    assert started == [0]
+
+
 @pytest.mark.slow
 def test_weights_file_starts_a_run_with_another_class_count(folders: Path, dacon: Path, tmp_path: Path):
     artkit("train", "--data", folders, *TINY, "--epochs", "1", "--out", tmp_path, "--name", "two")

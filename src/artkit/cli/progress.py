@@ -83,6 +83,8 @@ class RichReporter(Reporter):
             console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
         if info.get("cache"):
             console.print(f"  {info['cache']}", soft_wrap=True)
+        if info.get("workers") == 0 and info["device"] == "cpu":
+            console.print("  images load in the main process, between steps: the model's threads use every core")
         if info["skipped_bad"]:
             console.print(styled("  [yellow]skipping {} unreadable image(s)[/]", info["skipped_bad"]))
         self.header_shown = False

@@ -35,7 +35,10 @@ SCHEDULERS = {
 }
 MONITORS = {"val_macro_f1": "max", "val_acc": "max", "val_loss": "min"}  # metric -> which way is better
 DEVICE_HELP = "auto | cpu | cuda | cuda:N."
-WORKERS_HELP = "Data-loading processes (default: one per CPU core, at most 8)."
+WORKERS_HELP = (
+    "Data-loading processes (default: one per CPU core, at most 8, with a GPU; on a CPU, the cores the model's "
+    "threads leave free, usually none: images then load between steps)."
+)
 COMPILE_HELP = (
     "Compile the model with torch.compile: the first batches wait minutes for the compiler, later ones may run "
     "faster (when it pays: docs/train.md, Hardware)."
@@ -63,7 +66,7 @@ def compile_option(**spec: Any) -> Any:
 
 
 def workers_option(**spec: Any) -> Any:
-    """``--workers``, shared by every command that loads images (None: :func:`artkit.system.default_workers`)."""
+    """``--workers``, shared by every command that loads images (None: :func:`artkit.system.loader_workers`)."""
     return option(None, WORKERS_HELP, short="-w", min=0, **spec)
 
 

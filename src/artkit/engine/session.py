@@ -28,7 +28,7 @@ from artkit.models.losses import create_loss
 from artkit.models.weights import load_weights
 from artkit.options import check_config, to_dict
 from artkit.progress import Reporter
-from artkit.system import default_workers
+from artkit.system import default_workers, loader_workers
 
 
 def validate_config(cfg: TrainConfig) -> None:
@@ -173,10 +173,11 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     validate_config(cfg)
     dist = from_env()
     rt = Runtime.create(cfg.device, cfg.amp, dist.local_rank if dist.active else None, compile=cfg.compile)
-    workers = default_workers() if cfg.workers is None else cfg.workers
+    workers = loader_workers(rt.device.type) if cfg.workers is None else cfg.workers
     seed_everything(cfg.seed)
     last = load_checkpoint(run_dir / "last.pt") if resuming else None
-    data = prepare_data(cfg, run_dir, last, workers, write=dist.main)
+    scanners = default_workers() if cfg.workers is None else max(1, cfg.workers)  # reading headers is not the model's
+    data = prepare_data(cfg, run_dir, last, scanners, write=dist.main)
     model, init = build_model(cfg, len(data.classes), resuming, reporter)
     if note := layer_decay_note(cfg, model):
         reporter.message(note)
@@ -206,6 +207,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
     header["ema"] = _ema_note(cfg, parts)
     header["cache"] = loaders.cache_note
+    header["workers"] = workers
     rows = read_results(run_dir / "results.csv")[: state.epoch]  # drop rows of an epoch that never reached last.pt
     return Session(
         dist=dist,

@@ -156,13 +156,13 @@ def image_loader(
     from artkit.data.decode_cache import plan_decode_cache
     from artkit.data.transforms import create_transform, decode_size, view_key
     from artkit.engine.device import DeviceBatches
-    from artkit.system import default_workers
+    from artkit.system import loader_workers
 
     aug = ckpt["config"].get("aug", "none")
     size = ckpt["img_size"]
     transform = create_transform(aug, size, stage)
     decode = decode_size(aug, size, stage)
-    workers = default_workers() if opts.workers is None else opts.workers
+    workers = loader_workers(rt.device.type) if opts.workers is None else opts.workers
     hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
     plan = plan_decode_cache(opts.cache, paths, decode)
     if reporter and plan.note:
