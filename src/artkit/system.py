@@ -17,9 +17,10 @@ def default_workers() -> int:
 def loader_workers(device_type: str) -> int:
     """Loader processes for a command that runs a model on ``device_type``. On a GPU, :func:`default_workers`. On a
     CPU, the logical cores torch's threads leave free (none on most machines: the images are then loaded in the
-    main process, between steps), because loader processes take their time from the model's threads there: on
-    2 cores, two of them trained 0.76-0.93x a bare step and loading in the main process 1.00-1.08x, and predict
-    ran 1.4x faster without them (bench/results/cpu_workers.csv)."""
+    main process, between steps), because loader processes take their time from the model's threads there. On 2
+    cores, against the mean of a bare step before and after, two pairs each: training 0.90x and 1.27x without
+    loader processes, 0.97x and 0.83x with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x
+    and 0.93x (bench/results/cpu_workers.csv)."""
     if device_type != "cpu":
         return default_workers()
     import torch
