@@ -34,3 +34,21 @@ def test_the_tensor_has_memory_of_its_own_even_from_a_read_only_image():
     out = CHWTensor()(image=image)["image"]
     out[0, 0, 0] = 1  # torch.from_numpy of the transposed image (ToTensorV2) would write through to it
     assert out.shape == (3, 4, 5) and out.is_contiguous() and image.max() == 0
+
+
+def test_each_operation_of_a_sample_draws_its_own_numbers():
+    import albumentations as A
+
+    from artkit.data.dataset import ImageTable
+
+    image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    table = ImageTable(["x"] * 4, None, A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]))
+    table._load = lambda i: (i, image)
+    flips = {"h": image[:, ::-1], "v": image[::-1], "both": image[::-1, ::-1], "none": image}
+    seen = {name: 0 for name in flips}
+    for seed in range(400):
+        out = table[(0, seed)][0]
+        seen[next(name for name, flipped in flips.items() if np.array_equal(out, flipped))] += 1
+    # albumentations' set_random_seed seeds every operation alike: both flips, or none, every time
+    assert all(60 <= count <= 140 for count in seen.values()), seen
+    assert np.array_equal(table[(0, 5)][0], table[(0, 5)][0])  # the seed still fixes the sample
