@@ -9,10 +9,13 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
 
 * a **bare step**: forward, backward and AdamW on one batch of pre-made tensors already on the device, the
   ceiling of any training loop;
-* **artkit train**: ``artkit train`` on the built-in demo images (decoded, augmented and batched by its loader),
-  the images/s of its last epoch; the ratio to the bare step is what the loader, the hooks and the loop cost;
+* **artkit train**: ``artkit train`` on ``--train-images`` copies of the built-in demo images (decoded, augmented
+  and batched by its loader, with the loader processes artkit picks for the device unless ``--workers``), the
+  images/s of its last epoch; the ratio to the mean of a bare step just before and just after it is what the
+  loader, the hooks and the loop cost;
 * **timm train.py** (with ``--timm-train``): timm's reference script on the same images, model, size, batch and
-  optimiser, in a folder-per-class copy of them;
+  optimiser, in a folder-per-class copy of them, at each loader process count of ``--timm-workers``: the
+  fastest counts;
 * **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
   its convolutions and batch norms fused, as artkit's inference runs it; predict runs twice, the second time
   reading the decode cache the first filled;
@@ -135,6 +138,28 @@ def artkit_train_images_per_s(
     return float(result.rows[-1]["images_per_s"])
 
 
+def train_set(data: Path, images: int) -> Path:
+    """A Dacon-layout training set of ``images`` copies of the demo's training images (enough steps in an epoch
+    that its first batch, waited for while the loader starts, does not set its rate)."""
+    import shutil
+
+    import pandas as pd
+
+    out = data.parent / f"train_{images}"
+    if out.exists():
+        return out
+    (out / "train").mkdir(parents=True)
+    table = pd.read_csv(data / "train.csv")
+    rows = []
+    for i in range(images):
+        row = table.iloc[i % len(table)]
+        name = f"train/{i:05d}{Path(row.img_path).suffix}"
+        shutil.copy(data / row.img_path, out / name)
+        rows.append({"id": f"T{i:05d}", "img_path": name, "artist": row.artist})
+    pd.DataFrame(rows).to_csv(out / "train.csv", index=False)
+    return out
+
+
 def predict_set(data: Path, images: int) -> Path:
     """A Dacon-layout test set of ``images`` copies of the demo's test images (enough batches that predict's
     one-off costs, loading the model and starting the workers, do not set its rate)."""
@@ -182,9 +207,9 @@ def artkit_predict_images_per_s(checkpoint: Path, data: Path, args, amp: str) ->
     return rates[0], rates[1]
 
 
-def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path) -> float | None:
-    """timm's train.py on a folder-per-class copy of the demo training images: images/s of its last epoch, from
-    its own log."""
+def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path, workers: int) -> float | None:
+    """timm's train.py on a folder-per-class copy of the training images, with ``workers`` loader processes:
+    images/s of its last epoch, from its own log."""
     import shutil
 
     import pandas as pd
@@ -192,15 +217,15 @@ def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path) 
     folders = out / "timm_data"
     if not folders.exists():
         table = pd.read_csv(data / "train.csv")
-        for split in ("train", "validation"):
-            for row in table.itertuples(index=False):
+        for split, rows in (("train", table), ("validation", table.head(128))):  # its rate is the training's
+            for row in rows.itertuples(index=False):
                 target = folders / split / str(row.artist).replace("/", "_")
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy(data / row.img_path, target / Path(row.img_path).name)
     cmd = [sys.executable, script, "--data-dir", str(folders), "--model", args.model, "--num-classes", "5"]
     cmd += ["--img-size", str(args.img_size), "--batch-size", str(args.batch), "--epochs", str(args.epochs)]
-    cmd += ["--opt", "adamw", "--lr", "3e-3", "--workers", str(args.workers), "--channels-last"]
-    cmd += ["--output", str(out / "timm_out")]
+    cmd += ["--opt", "adamw", "--lr", "3e-3", "--workers", str(workers), "--channels-last"]
+    cmd += ["--output", str(out / "timm_out"), "--experiment", f"w{workers}_{amp}"]
     if amp != "off":
         cmd += ["--amp", "--amp-dtype", {"bf16": "bfloat16", "fp16": "float16"}[amp]]
     cmd += ["--log-interval", "1", "--device", "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"]
@@ -221,7 +246,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--steps", type=int, default=30, help="timed steps of the bare loops")
-    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--workers", type=int, help="artkit's loader processes (default: artkit's own choice)")
+    p.add_argument(
+        "--timm-workers",
+        default="artkit,4",
+        help="timm's loader processes, comma-separated; the fastest counts ('artkit': artkit's count; 4 is timm's "
+        "default)",
+    )
+    p.add_argument("--train-images", type=int, default=640, help="training images (the demo's, copied)")
     p.add_argument("--device", default="auto")
     p.add_argument("--timm-train", help="path to timm's train.py (from the timm repository)")
     p.add_argument("--predict-images", type=int, default=2048, help="test images predict runs over")
@@ -233,7 +265,7 @@ def main() -> None:
         import functools
 
         args.model, args.img_size, args.batch, args.epochs, args.steps = "test_efficientnet", 32, 8, 1, 3
-        args.workers, args.device, args.predict_images = 0, "cpu", 64
+        args.workers, args.device, args.predict_images, args.train_images = 0, "cpu", 64, 0
         torch.compile = functools.partial(torch.compile, backend="eager")  # the path, not the compiler
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
     if device.type == "auto":
@@ -244,19 +276,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ARTKIT_CACHE_DIR"] = str(Path(tmp) / "cache")  # a cold decode cache, removed afterwards
         data = make_demo_dataset(Path(tmp) / "data")
+        train_data = train_set(data, args.train_images) if args.train_images else data
+        from artkit.system import loader_workers
+
+        workers = loader_workers(device.type) if args.workers is None else args.workers
+        timm_counts = sorted({workers if w == "artkit" else int(w) for w in args.timm_workers.split(",")})
         modes = args.amp_modes.split(",") if args.amp_modes else amp_modes(device)
         for k, amp in enumerate(modes):
             bare = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)
+            ours = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp)
+            # the mean of a bare step just before and just after: a machine that slows down slows both sides
+            bare = (bare + bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)) / 2
             forward = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps)
             fused = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, False, args.steps, True)
-            ours = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp)
             best = Path(tmp) / "runs" / f"amp_{amp}" / "best.pt"
             predict, predict_warm = artkit_predict_images_per_s(best, data, args, amp)
-            timm_ips = timm_train_images_per_s(args.timm_train, data, args, amp, Path(tmp)) if args.timm_train else None
-            uncached = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
+            timm_ips = None
+            if args.timm_train:
+                rates = [
+                    timm_train_images_per_s(args.timm_train, train_data, args, amp, Path(tmp), w) for w in timm_counts
+                ]
+                timm_ips = max((r for r in rates if r), default=None)
+            uncached = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
             compiled = None
             if k == 0 and not args.skip_compile:
-                compiled = artkit_train_images_per_s(data, Path(tmp) / "runs", args, amp, compile=True)
+                compiled = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, compile=True)
             row = append_row(
                 args.results,
                 invocation(),
@@ -270,6 +314,9 @@ def main() -> None:
                 artkit_train_ips=round(ours, 1),
                 train_vs_bare=round(ours / bare, 3),
                 timm_train_ips=round(timm_ips, 1) if timm_ips else None,
+                timm_workers=args.timm_workers if timm_ips else None,
+                workers=workers,
+                train_images=args.train_images,
                 artkit_vs_timm=round(ours / timm_ips, 3) if timm_ips else None,
                 bare_forward_ips=round(forward, 1),
                 predict_ips=round(predict, 1),
