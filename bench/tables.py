@@ -275,6 +275,23 @@ VIEWS: dict[str, Render] = {
             "commit": "commit",
         },
     ),
+    "cpu_workers": table(
+        "cpu_workers",
+        {
+            "pair": "pair",
+            "phase": "phase",
+            "workers": "loader processes",
+            "images": "images",
+            "bare_ips": "bare loop, images/s (reference)",
+            "artkit_ips": "artkit, images/s",
+            "ratio": "artkit vs bare (x)",
+            "ratio_fused": "vs a bare fused forward (x)",
+            "data_wait_s": "waited for the loader, s",
+            "commit": "code",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "compile": table(
         "compile",
         {
