@@ -236,6 +236,7 @@ VIEWS: dict[str, Render] = {
             {
                 "commit": "code",
                 "note": "what it has",
+                "seed": "seed",
                 "epochs": "epochs",
                 "images_per_s": "images/s",
                 "crops_macro_f1": "quarter crops",
