@@ -293,6 +293,20 @@ VIEWS: dict[str, Render] = {
             "date": "date",
         },
     ),
+    "same_pad": table(
+        "same_pad",
+        {
+            "img_size": "px",
+            "batch": "batch",
+            "phase": "phase",
+            "timm_ips": "timm's input padding, images/s (reference)",
+            "padless_vs_timm": "kernel padding (x, median)",
+            "lowest": "lowest round",
+            "highest": "highest round",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "compile": table(
         "compile",
         {

@@ -4,7 +4,8 @@ of every normalised activation (bench/results/train_speed.csv: bare_fused_forwar
 
 Pairs are found by running the model once, not by reading its code: a norm is fused only when its input is the
 output of a convolution, and the fused model must give the unfused one's logits on a probe batch, or it is not
-used. A fused model is for inference only (its norms are gone, so training it would not normalise).
+used. A fused model is for inference only (its norms are gone, so training it would not normalise). The same copy
+pads kernels instead of inputs for TensorFlow's 'same' padding (models/same_pad.py), checked by the same logits.
 """
 
 from __future__ import annotations
@@ -62,13 +63,19 @@ def _after_norm(norm: nn.BatchNorm2d) -> nn.Module:
 
 def fuse_conv_bn(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
     """A copy of ``model`` (in eval mode) with its convolution + batch norm pairs fused, and how many were; the
-    model itself, and 0, when nothing fuses or the fused copy's logits on ``probe`` differ from the model's."""
+    model itself, and 0, when nothing fuses or the fused copy's logits on ``probe`` differ from the model's. The
+    copy's TensorFlow-'same' convolutions also pad their kernels, not their inputs (:mod:`artkit.models.same_pad`),
+    which is faster for inference only: for training, the larger kernels' backward costs more than the copy
+    saved (bench/results/same_pad.csv)."""
     from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    from artkit.models.same_pad import pad_kernels_not_inputs
 
     model.eval()
     fused = copy.deepcopy(model)
     pairs = conv_norm_pairs(fused, probe)
-    if not pairs:
+    padless = pad_kernels_not_inputs(fused)
+    if not pairs and not padless:
         return model, 0
     names = {module: name for name, module in fused.named_modules()}
     for conv, norm in pairs:
