@@ -8,7 +8,8 @@ in the same run on the same device.
 Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), channels_last on:
 
 * a **bare step**: forward, backward and AdamW on one batch of pre-made tensors already on the device, the
-  ceiling of any training loop;
+  ceiling of any training loop (AdamW with torch's fused kernels where artkit uses them, as timm's train.py gets
+  them through ``--opt-kwargs fused=True``: the optimiser's kernels favour no side);
 * **artkit train**: ``artkit train`` on ``--train-images`` copies of the built-in demo images (decoded, augmented
   and batched by its loader, with the loader processes artkit picks for the device unless ``--workers``), the
   images/s of its last epoch; the ratio to the mean of a bare step just before and just after it is what the
@@ -17,7 +18,8 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
   optimiser, in a folder-per-class copy of them, at each loader process count of ``--timm-workers``: the
   fastest counts;
 * **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
-  its convolutions and batch norms fused, as artkit's inference runs it; predict runs twice, the second time
+  its convolutions and batch norms fused (and kernel-padded 'same' convolutions), as artkit's inference runs it;
+  predict runs twice, the second time
   reading the decode cache the first filled;
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
   reads every image from the decode cache the first epoch filled), and **artkit train --compile** against the
@@ -71,6 +73,7 @@ def bare_images_per_s(
     a forward of the model with its convolutions and batch norms fused, as artkit's inference runs it."""
     import timm
 
+    from artkit.engine.optim import fused_kernels_for
     from artkit.models.fuse import fuse_conv_bn
 
     model = timm.create_model(model_name, pretrained=False, num_classes=5)
@@ -80,7 +83,8 @@ def bare_images_per_s(
     model = model.to(memory_format=torch.channels_last).train(train)
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 5, (batch,), device=device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    # the optimiser's kernels as artkit picks them (fused where torch has them), so neither side gains by them
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_kernels_for(model) or None)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
 
     def step() -> None:
@@ -207,6 +211,14 @@ def artkit_predict_images_per_s(checkpoint: Path, data: Path, args, amp: str) ->
     return rates[0], rates[1]
 
 
+def fused_optimizer(device: str) -> bool:
+    """Whether artkit's optimiser runs torch's fused kernels on ``device``."""
+    from artkit.engine.optim import fused_kernels_for
+
+    target = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+    return fused_kernels_for(torch.nn.Linear(1, 1).to(target))
+
+
 def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path, workers: int) -> float | None:
     """timm's train.py on a folder-per-class copy of the training images, with ``workers`` loader processes:
     images/s of its last epoch, from its own log."""
@@ -225,6 +237,8 @@ def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path, 
     cmd = [sys.executable, script, "--data-dir", str(folders), "--model", args.model, "--num-classes", "5"]
     cmd += ["--img-size", str(args.img_size), "--batch-size", str(args.batch), "--epochs", str(args.epochs)]
     cmd += ["--opt", "adamw", "--lr", "3e-3", "--workers", str(workers), "--channels-last"]
+    if fused_optimizer(args.device):  # torch's fused AdamW, as artkit uses it (train.py's --opt-kwargs)
+        cmd += ["--opt-kwargs", "fused=True"]
     cmd += ["--output", str(out / "timm_out"), "--experiment", f"w{workers}_{amp}"]
     if amp != "off":
         cmd += ["--amp", "--amp-dtype", {"bf16": "bfloat16", "fp16": "float16"}[amp]]

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from artkit.engine import optim
-from artkit.engine.config import TrainConfig
-from artkit.engine.optim import build_optimizer, build_scheduler, effective_layer_decay, ema_decay, layer_decay_note
+from artkit.engine.config import OPTIMIZERS, TrainConfig
+from artkit.engine.optim import (
+    build_optimizer,
+    build_scheduler,
+    effective_layer_decay,
+    ema_decay,
+    keep_kernels,
+    layer_decay_note,
+)
 from artkit.engine.session import validate_config
 from artkit.errors import ArtkitError
 from artkit.models.factory import create_model
@@ -99,3 +106,39 @@ def test_a_one_update_run_builds_its_schedule_without_timms_warning(caplog: pyte
     with caplog.at_level(logging.WARNING):
         build_scheduler(TrainConfig(data="d", epochs=1), optimizer, updates_per_epoch=1)
     assert "no effect" not in caplog.text
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_each_optimiser_uses_torchs_fused_kernels_where_the_device_has_them(name: str, monkeypatch):
+    import torch
+
+    model = create_model("test_efficientnet", 3)
+    fused = build_optimizer(TrainConfig(optimizer=name), model)
+    assert fused.defaults.get("fused") is (optim.fused_kernels_for(model) or None)
+    monkeypatch.setattr(optim, "fused_kernels_for", lambda model: False)
+    plain = build_optimizer(TrainConfig(optimizer=name), model)
+    assert not plain.defaults.get("fused")
+    model.zero_grad()
+    model(torch.ones(2, 3, 32, 32)).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    before = [p.detach().clone() for p in model.parameters()]
+    fused.step()
+    after_fused = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p, b, g in zip(model.parameters(), before, grads):
+            p.copy_(b)
+            p.grad = g.clone()
+    plain.step()
+    assert not plain.param_groups[0].get("fused")
+    for a, b in zip(after_fused, model.parameters()):
+        torch.testing.assert_close(b.detach(), a, rtol=1e-5, atol=1e-6)
+
+
+def test_a_saved_state_does_not_switch_the_optimisers_kernels():
+    model = create_model("test_efficientnet", 3)
+    opt = build_optimizer(TrainConfig(), model)
+    state = opt.state_dict()
+    for group in state["param_groups"]:  # as saved by another device, torch or artkit
+        group["fused"], group["foreach"] = (not opt.defaults.get("fused")) or None, None
+    keep_kernels(opt, state)
+    assert all(g["fused"] == opt.defaults.get("fused") for g in opt.param_groups)

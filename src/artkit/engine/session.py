@@ -16,7 +16,7 @@ from artkit.engine.checkpoint import CheckpointSaver, ModelMeta, load_checkpoint
 from artkit.engine.config import MONITORS, TrainConfig, check_train_config
 from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, from_env
-from artkit.engine.optim import build_optimizer, build_scheduler, ema_decay, layer_decay_note
+from artkit.engine.optim import build_optimizer, build_scheduler, ema_decay, keep_kernels, layer_decay_note
 from artkit.engine.resume import ResumeState, set_rng_state
 from artkit.engine.rundata import Loaders, RunData, build_loaders, prepare_data
 from artkit.engine.runs import read_results
@@ -135,7 +135,7 @@ def restore(last: dict, parts: TrainParts, stopper: EarlyStopping) -> ResumeStat
     """Load the optimiser, scaler, EMA, early-stopping and RNG state saved in ``last.pt``."""
     state = ResumeState.from_checkpoint(last)
     parts.model.load_state_dict(state.model or last["state_dict"])
-    parts.optimizer.load_state_dict(state.optimizer)
+    keep_kernels(parts.optimizer, state.optimizer)
     if parts.scaler is not None and state.scaler:
         parts.scaler.load_state_dict(state.scaler)
     if parts.ema is not None:
