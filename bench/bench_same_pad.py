@@ -2,6 +2,7 @@
 no-grad forward and for a training step, in alternating rounds of the same run.
 
     python bench/bench_same_pad.py                      # tf_efficientnet_lite0 at 128 and 224 px, batch 16
+    python bench/bench_same_pad.py --amp bf16           # under bf16 autocast (artkit's inference on AMX CPUs)
 
 Each round times both models back to back, so a machine that slows down slows both; the ratio is the median of
 the rounds' ratios. One CSV row per (size, phase) (bench/results/same_pad.csv).
@@ -22,16 +23,19 @@ from artkit.models.factory import create_model
 from artkit.models.same_pad import pad_kernels_not_inputs
 
 
-def images_per_s(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool, steps: int) -> float:
+def images_per_s(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool, steps: int, amp: str) -> float:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4) if train else None
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16")
 
     def step() -> None:
         if opt is None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 model(x)
             return
         opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        loss.backward()
         opt.step()
 
     step()  # warm-up: kernels are chosen on the first call
@@ -48,6 +52,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=8, help="timed steps per model and round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--amp", default="off", choices=["off", "bf16"])
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "same_pad.csv"))
     args = p.parse_args()
     timm_model = create_model(args.model, num_classes=50)
@@ -62,7 +67,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {"timm": [], "padless": []}
             for _ in range(args.rounds):
                 for name, model in (("timm", timm_model), ("padless", padless)):
-                    rates[name].append(images_per_s(model.train(train), x, y, train, args.steps))
+                    rates[name].append(images_per_s(model.train(train), x, y, train, args.steps, args.amp))
             ratio = statistics.median(b / a for a, b in zip(rates["timm"], rates["padless"]))
             row = append_row(
                 args.results,
@@ -71,6 +76,7 @@ def main() -> None:
                 img_size=size,
                 batch=args.batch,
                 phase=phase,
+                amp=args.amp,
                 convs=swapped,
                 rounds=args.rounds,
                 timm_ips=round(statistics.median(rates["timm"]), 1),

@@ -218,6 +218,7 @@ VIEWS: dict[str, Render] = {
             "img_size": "px",
             "batch": "batch",
             "amp": "amp",
+            "workers": "loader processes",
             "train_vs_bare": "train vs a bare step (x)",
             "artkit_vs_timm": "train vs timm train.py (x)",
             "predict_images": "predict images",
@@ -298,6 +299,7 @@ VIEWS: dict[str, Render] = {
         {
             "img_size": "px",
             "batch": "batch",
+            "amp": "amp",
             "phase": "phase",
             "timm_ips": "timm's input padding, images/s (reference)",
             "padless_vs_timm": "kernel padding (x, median)",

@@ -6,10 +6,12 @@ copy of the activation before every such convolution. The same sums come from pa
 zero row and column at its top and left, and symmetric padding that the convolution does itself. The parameters and
 the state dict stay as they are; only the module's forward changes.
 
-A no-grad forward of tf_efficientnet_lite0 runs 1.14x (128 px) to 1.22x (224 px) faster this way on a CPU
-(bench/results/same_pad.csv), so the inference copy of :func:`artkit.models.fuse.fuse_conv_bn` uses it. Training
-keeps timm's forward: the larger kernels' backward gained 1.02-1.04x in the median but lost up to 0.90x in single
-rounds. On other devices the module runs timm's forward (not yet measured on a GPU)."""
+A no-grad forward of tf_efficientnet_lite0 runs 1.14x (128 px) to 1.22x (224 px) faster this way on a CPU in fp32,
+1.07-1.10x in bf16 (bench/results/same_pad.csv), so the inference copy of :func:`artkit.models.fuse.fuse_conv_bn`
+uses it. Training keeps timm's forward: the larger kernels' backward gained 1.02-1.04x in the median in fp32 but
+lost up to 0.90x in single rounds, and ran 0.80x in bf16. On other devices the module runs timm's forward (not yet
+measured on a GPU).
+"""
 
 from __future__ import annotations
 
