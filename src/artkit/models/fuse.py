@@ -63,7 +63,7 @@ def _after_norm(norm: nn.BatchNorm2d) -> nn.Module:
 
 def fuse_conv_bn(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
     """A copy of ``model`` (in eval mode) with its convolution + batch norm pairs fused, and how many were; the
-    model itself, and 0, when nothing fuses or the fused copy's logits on ``probe`` differ from the model's. The
+    model itself, and 0, when the copy would change nothing or its logits on ``probe`` differ from the model's. The
     copy's TensorFlow-'same' convolutions also pad their kernels, not their inputs (:mod:`artkit.models.same_pad`),
     which is faster for inference only: for training, the larger kernels' backward costs more than the copy
     saved (bench/results/same_pad.csv)."""
