@@ -223,7 +223,12 @@ EVALS = (
 )
 
 
-def common_args(split: Path, weights: Path, runs: Path, name: str, budget: str, seed: int, workers: int) -> list[str]:
+def workers_args(workers: str) -> list[str]:
+    """``--workers N``, or nothing for "auto": each artkit's own choice for the machine."""
+    return [] if workers == "auto" else ["--workers", workers]
+
+
+def common_args(split: Path, weights: Path, runs: Path, name: str, budget: str, seed: int, workers: str) -> list[str]:
     args = [
         "train",
         "--data",
@@ -236,8 +241,7 @@ def common_args(split: Path, weights: Path, runs: Path, name: str, budget: str, 
         str(weights),
         "--img-size",
         "128",
-        "--workers",
-        str(workers),
+        *workers_args(workers),
         "--out",
         str(runs),
         "--name",
@@ -291,8 +295,7 @@ def run_row(row: str, seed: int, args, env: dict[str, str]) -> dict:
             tta,
             "--out",
             str(out),
-            "--workers",
-            str(args.workers),
+            *workers_args(args.workers),
         ]
         res[f"eval_{label}_s"] = run(cmd, args.out / f"{name}.eval_{label}.log", env)
         res[f"{label}_macro_f1"] = json.loads((out / "metrics.json").read_text())["macro_f1"]
@@ -352,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", default="e2", help="e<N> for N epochs, or a time such as 30m")
     p.add_argument("--out", type=Path, default=Path("bench/_work/ablation"))
     p.add_argument("--src", type=Path, help="folder whose src/ holds the artkit to run (default: the installed one)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", default="2", help="loader processes, or 'auto': the artkit under test chooses")
     p.add_argument("--redo", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the rows' best.pt and last.pt")
     p.add_argument("--table", action="store_true", help="only print the table of OUT/results.json (rows of --budget)")
