@@ -260,3 +260,25 @@ def test_the_first_steps_one_off_costs_are_not_the_budgets_pace(tmp_path: Path, 
     clock.advance(60)  # the first validation and checkpoint, once
     hook.on_epoch_end(loop, _end(1, 0.5))
     assert (loop.s.cfg.epochs != 9) is replanned  # only a slower pace of the steps themselves changes the plan
+
+
+def test_with_the_decode_cache_the_pace_is_said_after_the_epoch_that_reads_it(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path, epochs=3), PaceHook()
+    loop.s.workers, loop.s.loaders.cache = 0, object()
+    filling = {"epoch": 1, "seconds": 100.0, "images_per_s": 10.0, "data_wait_s": 60.0}
+    reading = {**filling, "epoch": 2, "data_wait_s": 5.0}
+    hook.on_epoch_end(loop, EpochEnd(epoch=1, row=filling, val=None))
+    assert loop.reporter.calls == []  # the first epoch decoded every image once: not the run's pace
+    hook.on_epoch_end(loop, EpochEnd(epoch=2, row=reading, val=None))
+    hook.on_epoch_end(loop, EpochEnd(epoch=3, row=filling, val=None))
+    [(said, text)] = loop.reporter.calls
+    assert said == "message" and text.startswith("pace (epoch 2)") and "waiting 5%" in text
+
+
+def test_a_slow_loader_without_the_cache_is_told_to_use_it(tmp_path: Path):
+    loop, hook = FakeLoop(tmp_path, epochs=3), PaceHook()
+    loop.s.workers, loop.s.loaders.cache = 0, None
+    row = {"epoch": 1, "seconds": 100.0, "images_per_s": 10.0, "data_wait_s": 60.0}
+    hook.on_epoch_end(loop, EpochEnd(epoch=1, row=row, val=None))
+    [(said, text)] = loop.reporter.calls
+    assert said == "warning" and "Decode each image once with --cache auto" in text and "--workers, now 0" in text
