@@ -324,15 +324,23 @@ def budget_name(budget: str) -> str:
     return f"{budget[1:]}ep" if budget.startswith("e") else budget
 
 
+def src_commit(src: Path) -> str:
+    """The commit checked out at ``src`` (a git worktree), as ``results.commit`` names this repository's."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=src)
+    return done.stdout.strip()
+
+
 def csv_row(res: dict, args) -> dict:
     """The columns of bench/results/ablation_*.csv for one finished row (scores as the docs print them)."""
     command = f"python bench/ablation.py {args.split} --weights {args.weights} --rows {res['row']}"
     command += f" --seeds {res['seed']} --budget {args.budget}" + (f" --src {args.src}" if args.src else "")
+    command += f" --workers {args.workers}" if args.workers != "2" else ""
     budget = f"{args.budget[1:]} epochs" if args.budget.startswith("e") else args.budget  # as the docs say it
     scores = {k: f"{res[k]:.3f}" for k in ("crops_macro_f1", "crops_hflip_macro_f1", "full_macro_f1")}
     val = res["val_macro_f1"]
     return {
         "command": command,
+        **({"commit": src_commit(args.src)} if args.src else {}),  # the artkit that ran, not this script's
         "host": platform.node(),  # machines of one CPU model differ in speed: each is compared with its own defaults
         "row": res["row"],
         "change": res["what"],
