@@ -19,8 +19,7 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
   fastest counts;
 * **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
   its convolutions and batch norms fused (and kernel-padded 'same' convolutions), as artkit's inference runs it;
-  predict runs twice, the second time
-  reading the decode cache the first filled;
+  predict runs twice, the second time reading the decode cache the first filled;
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
   reads every image from the decode cache the first epoch filled), and **artkit train --compile** against the
   default (its last epoch, after the compiler's first steps; with ``--dry``, torch.compile's eager backend, which

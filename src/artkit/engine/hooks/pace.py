@@ -39,7 +39,8 @@ class PaceHook(Hook):
         if share < LOADER_BOUND:
             loop.reporter.message(line)
             return
-        fixes = [] if cached else ["decode each image once with --cache auto"]
+        # with --cache auto and no cache, the images did not fit its bound: the header said so
+        fixes = ["decode each image once with --cache auto"] if s.cfg.cache == "off" else []
         fixes += [
             f"give it more processes (--workers, now {s.workers}) if cores are idle",
             "store the images smaller: decoding large JPEGs costs the most",
