@@ -58,7 +58,7 @@ class FakeLoop:
             rows=[],
             stopper=EarlyStopping(mode="max", patience=cfg.get("patience", 2)),
             data=SimpleNamespace(has_val=True, classes=["a", "b", "c"]),
-            loaders=SimpleNamespace(train=[None] * 100, train_size=800, val_size=0, img_size=64),
+            loaders=SimpleNamespace(train=[None] * 100, train_size=800, val_size=0, img_size=64, cache=None),
             parts=SimpleNamespace(ema=None),
             state=SimpleNamespace(epoch=0, num_updates=0),
         )

@@ -42,7 +42,8 @@ def test_the_swap_keeps_parameters_and_outputs_and_gradients():
     for (name, a), b in zip(model.named_parameters(), swapped.parameters()):
         scale = float(a.grad.abs().max()) or 1.0  # gradients of a random model run to thousands
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
-    model.eval(), swapped.eval()
+    model.eval()
+    swapped.eval()
     with torch.no_grad():
         torch.testing.assert_close(swapped(x), model(x), rtol=1e-5, atol=1e-5)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from timm.layers.conv2d_same import Conv2dSame, conv2d_same
+from timm.layers.padding import get_same_padding
 from torch import nn
 
 
@@ -32,7 +33,7 @@ def same_conv2d(
     """``F.conv2d`` with TensorFlow's 'same' padding for ``x``'s size, as timm's ``conv2d_same`` computes it."""
     padding, shift = [], []
     for size, kernel, step, dil in zip(x.shape[-2:], weight.shape[-2:], stride, dilation):
-        total = max((-(-size // step) - 1) * step + (kernel - 1) * dil + 1 - size, 0)
+        total = get_same_padding(size, kernel, step, dil)
         if total % 2 and dil != 1:  # a dilated kernel cannot move by one pixel: pad the input as timm does
             return conv2d_same(x, weight, bias, stride, (0, 0), dilation, groups)
         padding.append((total + 1) // 2)
@@ -47,7 +48,7 @@ class PadlessConv2dSame(Conv2dSame):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":  # measured on CPUs only; a GPU's depthwise kernels are tuned for 3x3 and 5x5
-            return conv2d_same(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+            return super().forward(x)
         return same_conv2d(x, self.weight, self.bias, self.stride, self.dilation, self.groups)
 
 

@@ -22,7 +22,7 @@ class PaceHook(Hook):
             return
         self.epochs += 1
         s = loop.s
-        cached = getattr(s.loaders, "cache", None) is not None
+        cached = s.loaders.cache is not None
         if cached and self.epochs == 1 and end.epoch < s.cfg.epochs:
             return
         self.said = True
