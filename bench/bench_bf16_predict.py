@@ -5,7 +5,7 @@ agree, and the speed of bf16 against fp32 (which depends on the CPU: see ``amp_u
     python bench/bench_bf16_predict.py bench/_work/runs/bf16check/best.pt bench/_work/split/holdout_crops.csv
 
 One row in ``--results`` (default bench/results/bf16_predict.csv). ``--amp auto`` turns bf16 on for inference
-only on CPUs with bf16 matrix units; this checks that the answers it gives there are fp32's.
+only on CPUs with bf16 instructions (AMX or AVX512-BF16); this checks that the answers it gives there are fp32's.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "bf16_predict.csv"))
     args = p.parse_args()
-    from artkit.engine.device import cpu_has_bf16_matrix_units
+    from artkit.engine.device import cpu_bf16_units
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
@@ -60,7 +60,7 @@ def main() -> None:
     row = append_row(
         args.results,
         invocation(),
-        amp_units="bf16 matrix units (AMX)" if cpu_has_bf16_matrix_units() else "no bf16 matrix units",
+        amp_units=cpu_bf16_units() or "no bf16 instructions",
         images=len(fp32_pred),
         fp32_macro_f1=round(fp32, 4),
         bf16_macro_f1=round(bf16, 4),

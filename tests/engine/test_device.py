@@ -1,5 +1,5 @@
-"""--amp auto per machine and phase: fp32 where the CPU has no bf16 matrix units, bf16 inference (and fp32
-training) where it has them, and the header says which and why."""
+"""--amp auto per machine and phase: fp32 where the CPU has no bf16 instructions, bf16 inference (and fp32
+training) where it has AMX or AVX512-BF16, and the header says which and why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from artkit.engine import device as dev
-from artkit.engine.device import Runtime, choose_amp
+from artkit.engine.device import Runtime, choose_amp, cpu_bf16_units
 from artkit.errors import ArtkitError
 
 from helpers import TINY, artkit
@@ -18,23 +18,49 @@ CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("phase", ["train", "inference"])
-def test_auto_is_fp32_where_the_cpu_has_no_bf16_matrix_units(monkeypatch, phase: str):
-    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+def test_auto_is_fp32_where_the_cpu_has_no_bf16_instructions(monkeypatch, phase: str):
+    monkeypatch.setattr(dev, "cpu_bf16_units", lambda: None)
     dtype, why = choose_amp("auto", CPU, phase)
-    assert dtype is None and why == "auto: this CPU has no bf16 matrix units"
+    assert dtype is None and why == "auto: this CPU has no bf16 instructions (AMX or AVX512-BF16)"
 
 
-def test_auto_runs_inference_in_bf16_and_training_in_fp32_on_bf16_matrix_units(monkeypatch):
-    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: True)
+@pytest.mark.parametrize("units", ["AMX", "AVX512-BF16"])
+def test_auto_runs_inference_in_bf16_and_training_in_fp32_with_bf16_instructions(monkeypatch, units: str):
+    monkeypatch.setattr(dev, "cpu_bf16_units", lambda: units)
+    speed = dev.CPU_BF16_SPEED[units]
     dtype, why = choose_amp("auto", CPU, "inference")
-    assert dtype is torch.bfloat16 and "1.32x fp32" in why
+    assert dtype is torch.bfloat16 and f"{units}; bf16 inference ran {speed['inference']:.2f}x fp32" in why
     dtype, why = choose_amp("auto", CPU, "train")
-    assert dtype is None and "0.80x fp32" in why
-    assert Runtime.create("cpu", "auto", phase="inference").amp_name.startswith("bfloat16 (auto: bf16 matrix units")
+    assert dtype is None and f"{speed['train']:.2f}x fp32 even with {units}" in why
+    assert Runtime.create("cpu", "auto", phase="inference").amp_name.startswith(f"bfloat16 (auto: {units};")
+
+
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "units"),
+    [(True, True, "AMX"), (False, True, "AVX512-BF16"), (False, False, None), (RuntimeError, True, "AVX512-BF16")],
+)
+def test_the_bf16_instructions_are_read_from_torch_amx_first(monkeypatch, amx, avx512_bf16, units):
+    def answer(value):
+        def check():
+            if value is RuntimeError:
+                raise RuntimeError("cpuinfo failed")
+            return value
+
+        return check
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", answer(amx), raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", answer(avx512_bf16), raising=False)
+    assert cpu_bf16_units() == units
+
+
+def test_an_older_torch_without_the_checks_counts_as_no_bf16_instructions(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert cpu_bf16_units() is None
 
 
 def test_a_chosen_precision_is_kept_and_given_no_reason(monkeypatch):
-    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+    monkeypatch.setattr(dev, "cpu_bf16_units", lambda: None)
     assert choose_amp("bf16", CPU, "train") == (torch.bfloat16, "")
     assert choose_amp("off", CPU, "inference") == (None, "")
     with pytest.raises(ArtkitError, match="unknown --amp"):
@@ -43,9 +69,9 @@ def test_a_chosen_precision_is_kept_and_given_no_reason(monkeypatch):
 
 @pytest.mark.slow
 def test_the_run_header_says_what_amp_auto_chose_and_why(dacon: Path, tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(dev, "cpu_has_bf16_matrix_units", lambda: False)
+    monkeypatch.setattr(dev, "cpu_bf16_units", lambda: None)
     out = artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output
-    assert "amp off (auto: this CPU has no bf16 matrix units)" in " ".join(out.split())
+    assert "amp off (auto: this CPU has no bf16 instructions (AMX or AVX512-BF16))" in " ".join(out.split())
 
 
 def test_batches_are_normalised_on_the_device_as_albumentations_normalises_each_image():

@@ -21,7 +21,8 @@ from artkit.options import option
 AUTO = "auto"  # an option value that artkit resolves from the data (artkit.engine.auto)
 MODEL_PANEL, LOSS_PANEL, OPTIM_PANEL, HARDWARE_PANEL, RUN_PANEL = "Model", "Loss", "Optimisation", "Hardware", "Run"
 AMP_MODES = {
-    "auto": "bf16 where the GPU has it, else fp16; on CPU, bf16 for inference with bf16 matrix units (AMX), else off",
+    "auto": "bf16 where the GPU has it, else fp16; on CPU, bf16 for inference with bf16 instructions "
+    "(AMX, AVX512-BF16), else off",
     "fp16": "float16 with a gradient scaler",
     "bf16": "bfloat16",
     "off": "float32",

@@ -28,24 +28,33 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
-# Measured on an Intel Xeon with AMX bf16 units (2 threads, tf_efficientnet_lite0, 128 px, batch 32,
-# channels_last): bf16 autocast ran a forward pass 1.32x fp32 but a training step 0.80x.
-CPU_BF16_SPEED = {"train": 0.80, "inference": 1.32}
+# bf16 autocast against fp32 on CPUs whose instructions compute in bf16 (2 threads, tf_efficientnet_lite0, 128 px,
+# batch 32, channels_last; bench/bench_amp_cpu.py, bench/results/amp_cpu.csv). Without such instructions bf16 is
+# emulated: a whole predict ran 0.125x fp32 on an AMD EPYC without them (bench/results/bf16_predict.csv).
+CPU_BF16_SPEED = {
+    "AMX": {"train": 0.80, "inference": 1.32},  # Intel Xeon (Sapphire Rapids and later): matrix tiles
+    "AVX512-BF16": {"train": 0.76, "inference": 1.58},  # AMD EPYC (Zen 4 and later), Intel Cooper Lake
+}
 
 
-def cpu_has_bf16_matrix_units() -> bool:
-    """AMX tiles (Intel Sapphire Rapids and later): the only CPUs where bf16 autocast was measured faster."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
+def cpu_bf16_units() -> str | None:
+    """The CPU's native bf16 instructions, as a key of :data:`CPU_BF16_SPEED` (AMX tiles first: the faster
+    ones where a CPU has both), or None where bf16 would be emulated."""
+    checks = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}
+    for units, name in checks.items():
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return units
+        except RuntimeError:
+            continue
+    return None
 
 
 def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[torch.dtype | None, str]:
     """The autocast dtype (None: full fp32) for ``phase`` ('train' or 'inference'), and why 'auto' chose it
-    ('' when the user chose). 'auto' is bf16 on GPUs that have it, else fp16; on CPU, bf16 for inference where
-    the CPU has bf16 matrix units and fp32 otherwise."""
+    ('' when the user chose). 'auto' is bf16 on GPUs that have it, else fp16; on CPU, whatever ran faster for the
+    phase on CPUs with the same bf16 instructions (:data:`CPU_BF16_SPEED`), and fp32 on CPUs without them."""
     if spec not in AMP_MODES:
         raise ArtkitError(f"unknown --amp '{spec}'", f"choose one of: {', '.join(AMP_MODES)}")
     if spec == "auto" and device.type == "cuda":
@@ -60,12 +69,13 @@ def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[t
 
 
 def _cpu_auto(phase: str) -> tuple[torch.dtype | None, str]:
-    if not cpu_has_bf16_matrix_units():
-        return None, "auto: this CPU has no bf16 matrix units"
-    speed = CPU_BF16_SPEED[phase]
+    units = cpu_bf16_units()
+    if units is None:
+        return None, "auto: this CPU has no bf16 instructions (AMX or AVX512-BF16)"
+    speed = CPU_BF16_SPEED[units][phase]
     if speed > 1:
-        return torch.bfloat16, f"auto: bf16 matrix units; bf16 {phase} ran {speed:.2f}x fp32 on such a CPU"
-    return None, f"auto: bf16 {phase} ran {speed:.2f}x fp32 even with bf16 matrix units"
+        return torch.bfloat16, f"auto: {units}; bf16 {phase} ran {speed:.2f}x fp32 on such a CPU"
+    return None, f"auto: bf16 {phase} ran {speed:.2f}x fp32 even with {units}"
 
 
 def use_channels_last(device: torch.device) -> bool:
