@@ -249,6 +249,20 @@ VIEWS: dict[str, Render] = {
         )
         for name in ("time_budget_5m", "time_budget_30m")
     },
+    "amp_cpu": table(
+        "amp_cpu",
+        {
+            "units": "bf16 instructions",
+            "phase": "phase",
+            "fp32_ips": "fp32 images/s",
+            "bf16_ips": "bf16 images/s",
+            "bf16_vs_fp32": "bf16 (x fp32)",
+            "lowest": "lowest pair",
+            "highest": "highest pair",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "bf16_predict": table(
         "bf16_predict",
         {

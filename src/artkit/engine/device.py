@@ -28,12 +28,12 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
-# bf16 autocast against fp32 on CPUs whose instructions compute in bf16 (2 threads, tf_efficientnet_lite0, 128 px,
-# batch 32, channels_last; bench/bench_amp_cpu.py, bench/results/amp_cpu.csv). Without such instructions bf16 is
-# emulated: a whole predict ran 0.125x fp32 on an AMD EPYC without them (bench/results/bf16_predict.csv).
+# bf16 autocast against fp32, a bare training step and a bare forward, on CPUs whose instructions compute in bf16
+# (2 threads, tf_efficientnet_lite0, 128 px, batch 32, channels_last; bench/bench_amp_cpu.py, results/amp_cpu.csv).
+# Without such instructions bf16 is emulated: a whole predict ran 0.125x fp32 (bench/results/bf16_predict.csv).
 CPU_BF16_SPEED = {
-    "AMX": {"train": 0.80, "inference": 1.32},  # Intel Xeon (Sapphire Rapids and later): matrix tiles
-    "AVX512-BF16": {"train": 0.76, "inference": 1.58},  # AMD EPYC (Zen 4 and later), Intel Cooper Lake
+    "AMX": {"train": 0.80, "inference": 1.32},  # an Intel Xeon (Sapphire Rapids and later: matrix tiles)
+    "AVX512-BF16": {"train": 0.88, "inference": 1.94},  # an AMD EPYC (Zen 4 and later; Intel Cooper Lake has them)
 }
 
 
