@@ -38,8 +38,8 @@ CPU_BF16_SPEED = {
 
 
 def cpu_bf16_units() -> str | None:
-    """The CPU's native bf16 instructions, as a key of :data:`CPU_BF16_SPEED` (AMX tiles first: the faster
-    ones where a CPU has both), or None where bf16 would be emulated."""
+    """The CPU's native bf16 instructions, as a key of :data:`CPU_BF16_SPEED`, or None where bf16 would be
+    emulated. AMX first: CPUs with its tiles have AVX512-BF16 too, and run bf16 at AMX's speeds."""
     checks = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}
     for units, name in checks.items():
         check = getattr(torch.cpu, name, None)
