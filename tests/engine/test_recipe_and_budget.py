@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from artkit.engine import budget as budget_module
 from artkit.engine import kfold
 from artkit.engine.auto import resolve_auto
 from artkit.engine.budget import EpochPlanner, TimeBudget
@@ -127,6 +128,9 @@ def test_time_budget_with_folds_is_for_all_folds(tmp_path: Path, monkeypatch: py
         return real_fit_new(cfg, run_dir, reporter, budget)
 
     monkeypatch.setattr(kfold, "fit_new", fit_new)
+    # a clock that moves 0.1 s at each reading: the same plan on a loaded machine (the suite's) as on an idle one
+    readings = iter(range(10**9))
+    monkeypatch.setattr(budget_module, "now", lambda: next(readings) * 0.1)
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "runs"), time="12s", folds=2, **TINY_CFG))
     assert len(shares) == 2 and sum(shares) <= 12 and shares[0] <= 6  # a share of what is left, not 12 s a fold
     assert all(f.epochs_run >= 1 for f in result.folds) and (result.run_dir / "oof.csv").is_file()
