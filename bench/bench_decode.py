@@ -19,9 +19,10 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--size", type=int, default=256, help="target shorter side (artkit asks draft for >= this)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=None, help="the first N JPEGs by name (default: all)")
     ap.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results" / "decode.csv")
     args = ap.parse_args()
-    files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))[: args.limit]
     if not files:
         raise SystemExit(f"no JPEGs in {args.folder}")
     sizes = [load_image(p).size for p in files]

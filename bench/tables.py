@@ -190,6 +190,9 @@ VIEWS: dict[str, Render] = {
     "decode": table(
         "decode",
         {
+            "date": "date",
+            "commit": "commit",
+            "machine": "machine",
             "images": "images",
             "target_px": "target px",
             "full_ms_per_image": "full decode + resize, ms/image (reference)",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artkit.data.decode_cache import NPY_HEADER_BYTES, estimate_bytes
 from artkit.data.images import check_image_header, load_image, to_rgb
 from artkit.errors import ImageLoadError
 
@@ -53,6 +54,29 @@ def test_large_jpeg_is_decoded_at_reduced_size(tmp_path: Path):
     small = load_image(tmp_path / "big.jpg", min_size=128)
     assert min(small.size) >= 128 and small.size[0] <= 400  # draft picked a 1/4 or 1/8 scale
     assert load_image(tmp_path / "big.jpg").size == (1600, 1200)
+
+
+@pytest.mark.parametrize(
+    "size,min_size,decoded",
+    [
+        ((256, 256), 128, (128, 128)),
+        ((512, 384), 96, (128, 96)),
+        ((771, 1024), 256, (386, 512)),
+        ((255, 300), 128, (255, 300)),
+    ],
+)
+def test_jpeg_draft_reduces_by_the_largest_factor_that_keeps_min_size(tmp_path: Path, size, min_size, decoded):
+    # an image of exactly 2x (or 4x) min_size used to be decoded in full: the box asked of draft was a pixel too big
+    Image.new("RGB", size, (90, 60, 30)).save(tmp_path / "x.jpg")
+    img = load_image(tmp_path / "x.jpg", min_size=min_size)
+    assert img.size == decoded and min(img.size) >= min(min_size, *size)
+    assert estimate_bytes([str(tmp_path / "x.jpg")], min_size) == decoded[0] * decoded[1] * 3 + NPY_HEADER_BYTES
+
+
+def test_other_formats_shrink_by_the_whole_factor(tmp_path: Path):
+    Image.new("RGB", (300, 200), (90, 60, 30)).save(tmp_path / "x.png")
+    assert load_image(tmp_path / "x.png", min_size=64).size == (100, 67)
+    assert estimate_bytes([str(tmp_path / "x.png")], 64) == 100 * 67 * 3 + NPY_HEADER_BYTES
 
 
 @pytest.mark.parametrize(

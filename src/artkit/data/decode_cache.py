@@ -12,7 +12,6 @@ written is a slower run, never a failed one.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import shutil
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artkit.data.images import load_image
+from artkit.data.images import load_image, reduction_factor
 from artkit.errors import ArtkitError
 from artkit.reader import file_stamp, map_array, open_input
 from artkit.system import cache_dir
@@ -32,7 +31,7 @@ CACHE_MODES = {
     "auto": "decode each image once into the cache folder when it fits the disk (the header says)",
     "off": "decode every image every time",
 }
-CACHE_VERSION = 1  # bump when load_image's output changes: old entries are then never read
+CACHE_VERSION = 2  # bump when load_image's output changes: old entries are then never read
 MAX_CACHE_BYTES = 20 * 1024**3
 FREE_DISK_SHARE = 0.5  # of the disk space free when a command starts
 ESTIMATE_SAMPLE = 200  # image headers read to estimate a table's decoded size
@@ -154,10 +153,8 @@ def _decoded_bytes(path: str, decode_size: int | None) -> int | None:
             (w, h), jpeg = img.size, img.format == "JPEG"
     except (OSError, ValueError, ArtkitError, Image.DecompressionBombError):
         return None
-    scale = min(w, h) / decode_size if decode_size else 1.0
-    if scale >= 2:  # draft reduces a JPEG by a power of two up to 8; other formats by the whole factor
-        factor = 2 ** min(3, int(math.log2(scale))) if jpeg else int(scale)
-        w, h = -(-w // factor), -(-h // factor)
+    factor = reduction_factor(min(w, h), decode_size, jpeg)
+    w, h = -(-w // factor), -(-h // factor)
     return w * h * 3 + NPY_HEADER_BYTES
 
 

@@ -42,6 +42,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def reduction_factor(shorter: int, min_size: int | None, jpeg: bool) -> int:
+    """By how much :func:`load_image` shrinks an image whose shorter side is ``shorter`` while keeping it at least
+    ``min_size``: a JPEG by the DCT scale (8, 4 or 2) that does, other formats by the whole factor."""
+    if not min_size or shorter < 2 * min_size:
+        return 1
+    if jpeg:
+        return next(s for s in (8, 4, 2) if shorter >= s * min_size)
+    return shorter // min_size
+
+
 def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Image:
     """Load ``path`` as an upright RGB image.
 
@@ -52,15 +62,15 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     path = os.fspath(path)
     try:
         with open_input(path, "image") as fh, Image.open(fh) as img:
-            scale = min(img.size) / float(min_size) if min_size else 1.0
-            if scale >= 2 and img.format == "JPEG":
-                # draft keeps the image at least the requested size; ask for the box that keeps
-                # the shorter side >= min_size
+            factor = reduction_factor(min(img.size), min_size, img.format == "JPEG")
+            if factor > 1 and img.format == "JPEG":
+                # Pillow takes the largest scale that keeps both sides at least the box (floor division): ask for
+                # the box of our factor exactly, not a pixel more, or an image of 2x min_size decodes in full
                 w, h = img.size
-                img.draft("RGB", (int(w / scale) + 1, int(h / scale) + 1))
+                img.draft("RGB", (w // factor, h // factor))
             img.load()
-            if scale >= 2 and img.format != "JPEG":
-                img = img.reduce(int(scale))  # other formats decode in full: shrink before any copy is made
+            if factor > 1 and img.format != "JPEG":
+                img = img.reduce(factor)  # other formats decode in full: shrink before any copy is made
             ImageOps.exif_transpose(img, in_place=True)  # a copy (the default) would double peak memory
             return to_rgb(img)
     except ArtkitError as exc:  # not a regular file, too large, missing

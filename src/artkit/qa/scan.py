@@ -41,7 +41,7 @@ from artkit.system import cache_dir, default_workers
 Progress = Callable[[int, int], None]
 
 # Bump when a fact's meaning or computation changes: old cache rows are then ignored.
-SCAN_VERSION = 4
+SCAN_VERSION = 5  # 5: JPEGs of exactly 2x, 4x or 8x the thumbnail side are draft-decoded
 TABLE = "files_v4"  # the cache key changed in version 4: a new table, old caches stay readable by old artkits
 THUMB_MIN_SIDE = 32  # decode JPEGs at the smallest scale that keeps both sides >= this
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
