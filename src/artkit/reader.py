@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from contextlib import suppress
 from pathlib import Path
@@ -21,7 +20,8 @@ GiB = 1 << 30
 # The largest file of each kind that is read; a larger one is refused before it is opened.
 MAX_BYTES = {
     "image": 512 * MiB,
-    "decoded image": 1 * GiB,
+    "decode cache pack": 4 * GiB,
+    "decode cache index": 256 * MiB,
     "CSV file": 512 * MiB,
     "config file": 1 * MiB,
     "JSON file": 64 * MiB,
@@ -275,43 +275,23 @@ def _not_torch(path: Path, exc: BaseException | None = None) -> ArtkitError:
     return ArtkitError(f"{path} is not a PyTorch checkpoint or is truncated{detail}", _NOT_TORCH_HINT)
 
 
-# np.save's header of a (H, W, 3) or (3, H, W) uint8 array, as the decode cache writes it: 128 bytes, matched
-# exactly, so the common case costs a regular expression instead of numpy's parse (Python's ast, 35 us a file)
-_PLAIN_IMAGE_HEADER_BYTES = 128
-_PLAIN_IMAGE_HEADER = re.compile(
-    rb"\x93NUMPY\x01\x00v\x00\{'descr': '\|u1', 'fortran_order': False, "
-    rb"'shape': \((\d{1,6}), (\d{1,6}), (\d{1,6})\), \} *\n"
-)
-
-
-def map_array(path: str | os.PathLike, what: str = "decoded image") -> Any:
-    """A ``.npy`` file memory-mapped read-only, without pickles; one :class:`ArtkitError` when it is missing,
-    damaged or not a regular file. The header is parsed here and the file mapped with :mod:`mmap`: a third of
-    ``np.load(mmap_mode="r")``'s time, which the decode cache pays for every image it reads."""
+def map_file(path: str | os.PathLike, what: str = "decode cache pack") -> Any:
+    """A whole regular file memory-mapped read-only (an :class:`mmap.mmap`); one :class:`ArtkitError` when it is
+    missing, empty or not a regular file."""
     import mmap
 
-    import numpy as np
-
-    fmt = np.lib.format
     try:
         with open_input(path, what) as fh:
-            if plain := _PLAIN_IMAGE_HEADER.fullmatch(fh.read(_PLAIN_IMAGE_HEADER_BYTES)):
-                shape, fortran, dtype = tuple(int(n) for n in plain.groups()), False, np.dtype(np.uint8)
-            else:  # any other array: numpy's own parser
-                fh.seek(0)
-                version = fmt.read_magic(fh)
-                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                shape, fortran, dtype = read_header(fh)
-            offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
-            count = int(np.prod(shape, dtype=np.int64))
-            if fortran or dtype.hasobject or offset + count * dtype.itemsize > size:
-                raise ValueError("not a whole C-ordered array of plain values")
-            if count == 0:
-                return np.zeros(shape, dtype)
-            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(shape)
-    except (ValueError, OSError, EOFError) as exc:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError) as exc:  # ValueError: an empty file cannot be mapped
         raise ArtkitError(f"{path} is not a readable {what} ({str(exc).splitlines()[0][:160]})", "delete it") from None
+
+
+def read_from(path: str | os.PathLike, start: int, what: str = "decode cache index") -> bytes:
+    """The bytes of a regular file from offset ``start`` to its end (a file another process appends to)."""
+    with open_input(path, what) as fh:
+        fh.seek(start)
+        return fh.read(MAX_BYTES.get(what, MAX_BYTES["file"]))
 
 
 def load_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """The decoded-image cache: the same pixels, batches and metrics as decoding every time; a changed file is decoded
-again; the cache stays within its bound; a damaged entry or an unwritable folder costs speed, never a run."""
+again; the cache stays within its bound; entries are packed, a pack per writing process, and read by every process;
+a damaged pack or an unwritable folder costs speed, never a run."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
+from artkit.data import decode_cache
 from artkit.data.dataset import ImageTable
-from artkit.data.decode_cache import DecodeCache, _entries, plan_decode_cache
+from artkit.data.decode_cache import INDEX_SUFFIX, PACK_SUFFIX, RECORD, DecodeCache, _forget, _packs, plan_decode_cache
 from artkit.data.images import load_image
 from artkit.data.transforms import create_transform, view_key
 
@@ -29,6 +33,11 @@ def paintings(folder: Path, n: int = 6, size: tuple[int, int] = (90, 70)) -> lis
         Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
     return paths
+
+
+def records(folder: Path) -> list[tuple]:
+    """Every index record under ``folder``: (key, offset, *shape)."""
+    return [r for index in folder.glob(f"*{INDEX_SUFFIX}") for r in RECORD.iter_unpack(index.read_bytes())]
 
 
 def batches(table: ImageTable, keys) -> torch.Tensor:
@@ -50,7 +59,8 @@ def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage
     keys = [(i, 100 + i) for i in range(len(paths))] if stage == "train" else list(range(len(paths)))
     plain = batches(table(False), keys)
     first = batches(table(True), keys)  # decodes and writes every entry
-    assert len(_entries(cache.folder)) == len(paths)
+    assert len(records(cache.folder)) == len(paths)
+    assert len(list(cache.folder.iterdir())) == 2  # one pack and its index, not a file per image
     again = batches(table(True), keys)  # reads them back, memory-mapped
     assert torch.equal(plain, first) and torch.equal(plain, again)
 
@@ -71,35 +81,102 @@ def test_a_cached_image_is_the_decoded_image_and_a_changed_file_is_decoded_again
     assert cache.decode(path, 60).shape != second.shape  # each decode size is an entry of its own
 
 
-def test_a_damaged_entry_is_decoded_again(tmp_path: Path):
-    path = paintings(tmp_path / "img", n=1)[0]
+def test_a_damaged_pack_is_decoded_again(tmp_path: Path):
+    paths = paintings(tmp_path / "img", n=2)
     cache = DecodeCache(tmp_path / "cache")
-    expected = cache.decode(path, None)
-    entry = cache.entry(path, None)
-    entry.write_bytes(entry.read_bytes()[:100])  # a run killed half-way through writing it
-    assert np.array_equal(cache.decode(path, None), expected)
-    entry.unlink()
-    os.mkfifo(entry)  # not a regular file: never opened
-    assert np.array_equal(cache.decode(path, None), expected)
+    expected = [cache.decode(p, None) for p in paths]
+    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+    pack.write_bytes(pack.read_bytes()[:100])  # a run killed half-way through writing it
+    assert all(np.array_equal(cache.decode(p, None), e) for p, e in zip(paths, expected))
+    _forget(cache.folder)
+    pack.unlink()
+    os.mkfifo(pack)  # not a regular file: never opened
+    assert all(np.array_equal(cache.decode(p, None), e) for p, e in zip(paths, expected))
+
+
+def test_a_killed_runs_pack_is_filled_on_and_its_half_written_record_cut(tmp_path: Path):
+    paths = paintings(tmp_path / "img", n=4)
+    cache = DecodeCache(tmp_path / "cache")
+    for p in paths[:2]:
+        cache.decode(p, None)
+    _forget(cache.folder)  # the run ends (as a killed one would)
+    (index,) = cache.folder.glob(f"*{INDEX_SUFFIX}")
+    with open(index, "ab") as fh:
+        fh.write(b"\1" * 10)  # a record it was killed writing
+    for p in paths:  # a new run: reads the two, appends two more to the same pack
+        assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
+    assert [f.name for f in cache.folder.iterdir()].count(index.name) == 1 and len(list(cache.folder.iterdir())) == 2
+    assert index.stat().st_size == 4 * RECORD.size and len(records(cache.folder)) == 4
+
+
+def test_entries_written_by_another_process_are_read_without_decoding(tmp_path: Path, monkeypatch):
+    from artkit.data import dataset
+
+    paths = paintings(tmp_path / "img", n=3)
+    cache = DecodeCache(tmp_path / "cache")
+    first = cache.decode(paths[0], None)  # this process holds a pack open: the other one starts its own
+    code = "import sys; from artkit.data.decode_cache import DecodeCache; c = DecodeCache(sys.argv[1])\n"
+    code += "for p in sys.argv[2:]: c.decode(p, None)"
+    subprocess.run([sys.executable, "-c", code, str(cache.folder), *paths[1:]], check=True)
+    assert len(list(cache.folder.glob(f"*{PACK_SUFFIX}"))) == 2
+    monkeypatch.setattr(decode_cache, "load_image", lambda *_: pytest.fail("decoded again"))
+    monkeypatch.setattr(decode_cache, "REFRESH_SECONDS", 0.0)
+    table = ImageTable(paths, None, create_transform("none", 16, "val"), cache=cache)
+    got = [table.decode(p) for p in paths]
+    assert np.array_equal(got[0], first)
+    assert all(np.array_equal(g, np.asarray(dataset.load_image(p))) for g, p in zip(got, paths))
 
 
 def test_the_cache_stays_within_its_bound_and_says_when_images_do_not_fit(tmp_path: Path):
     folder = tmp_path / "cache"
     old = paintings(tmp_path / "old", n=4)
     new = paintings(tmp_path / "new", n=4)
-    one = 70 * 90 * 3 + 128
+    one = 70 * 90 * 3 + RECORD.size
     plan = plan_decode_cache("auto", old, None, folder, max_bytes=6 * one)
     for p in old:
         plan.cache.decode(p, None)
-    assert len(_entries(folder)) == 4
-    plan = plan_decode_cache("auto", new, None, folder, max_bytes=6 * one)  # room for 2 more: the 2 oldest go
+    assert len(records(folder)) == 4 and sum(size for _, size, _ in _packs(folder)) == 4 * one
+    plan = plan_decode_cache("auto", new, None, folder, max_bytes=6 * one)  # room for 2 more: the old pack goes
     assert plan.cache is not None and "4 images decoded once" in plan.note
     for p in new:
         plan.cache.decode(p, None)
-    assert sum(size for _, size, _ in _entries(folder)) <= 6 * one
+    assert sum(size for _, size, _ in _packs(folder)) <= 6 * one and len(records(folder)) == 4
     too_many = plan_decode_cache("auto", old + new, None, folder, max_bytes=6 * one)
     assert too_many.cache is None and "decode cache off: 8 images need about" in too_many.note
     assert plan_decode_cache("off", old, None, folder) == plan_decode_cache("auto", [], None, folder)
+
+
+def test_a_pack_another_process_appends_to_is_not_deleted_to_make_room(tmp_path: Path):
+    from artkit.writer import open_locked_append
+
+    folder = tmp_path / "cache"
+    paths = paintings(tmp_path / "img", n=2)
+    plan = plan_decode_cache("auto", paths, None, folder)
+    plan.cache.decode(paths[0], None)
+    _forget(folder)
+    (index,) = folder.glob(f"*{INDEX_SUFFIX}")
+    code = "import sys, time; from artkit.writer import open_locked_append; from pathlib import Path\n"
+    code += "fh = open_locked_append(Path(sys.argv[1]), create=False); print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(index)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert open_locked_append(index, create=False) is None
+        plan_decode_cache("auto", paths, None, folder, max_bytes=1)  # would delete every pack
+        assert index.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    plan_decode_cache("auto", paths[:1], None, folder, max_bytes=70 * 90 * 3 + RECORD.size)
+    assert not index.exists()  # nobody holds it now
+
+
+def test_stale_entries_of_older_artkits_are_deleted(tmp_path: Path):
+    folder = tmp_path / "cache"
+    (folder / "ab").mkdir(parents=True)
+    np.save(folder / "ab" / "0123.npy", np.zeros((4, 4, 3), np.uint8))  # before packs: a file per image
+    (folder / "x.v1.idx").write_bytes(b"")
+    plan_decode_cache("auto", paintings(tmp_path / "img", n=1), None, folder)
+    assert list(folder.iterdir()) == []
 
 
 def test_an_unwritable_cache_folder_turns_the_cache_off_with_a_reason(tmp_path: Path):
@@ -154,8 +231,8 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
         return ImageTable(paths, None, transform, 16, cache=cache, view=view_key(transform, "predict"))
 
     first = batches(table(), range(3))
-    stored = _entries(cache.folder)
-    assert len(stored) == 3 and all(size < 3 * 16 * 16 + 200 for _, size, _ in stored)  # the views, not the images
+    stored = records(cache.folder)
+    assert [tuple(r[2:]) for r in stored] == [(3, 16, 16)] * 3  # the views, not the images
 
     def no_decoding(*_args, **_kwargs):
         raise AssertionError("decoded again")

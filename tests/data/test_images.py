@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artkit.data.decode_cache import NPY_HEADER_BYTES, estimate_bytes
+from artkit.data.decode_cache import RECORD, estimate_bytes
 from artkit.data.images import check_image_header, load_image, to_rgb
 from artkit.errors import ImageLoadError
 
@@ -70,13 +70,13 @@ def test_jpeg_draft_reduces_by_the_largest_factor_that_keeps_min_size(tmp_path: 
     Image.new("RGB", size, (90, 60, 30)).save(tmp_path / "x.jpg")
     img = load_image(tmp_path / "x.jpg", min_size=min_size)
     assert img.size == decoded and min(img.size) >= min(min_size, *size)
-    assert estimate_bytes([str(tmp_path / "x.jpg")], min_size) == decoded[0] * decoded[1] * 3 + NPY_HEADER_BYTES
+    assert estimate_bytes([str(tmp_path / "x.jpg")], min_size) == decoded[0] * decoded[1] * 3 + RECORD.size
 
 
 def test_other_formats_shrink_by_the_whole_factor(tmp_path: Path):
     Image.new("RGB", (300, 200), (90, 60, 30)).save(tmp_path / "x.png")
     assert load_image(tmp_path / "x.png", min_size=64).size == (100, 67)
-    assert estimate_bytes([str(tmp_path / "x.png")], 64) == 100 * 67 * 3 + NPY_HEADER_BYTES
+    assert estimate_bytes([str(tmp_path / "x.png")], 64) == 100 * 67 * 3 + RECORD.size
 
 
 @pytest.mark.parametrize(

@@ -364,35 +364,36 @@ def test_any_text_as_a_csv_is_a_table_or_one_artkit_error(tmp_path_factory, text
         read_csv_text(path)
 
 
-def test_a_mapped_array_is_the_saved_array_and_a_damaged_one_is_one_error(tmp_path: Path):
-    from artkit.reader import map_array
+def test_a_mapped_file_is_its_bytes_and_anything_else_is_one_error(tmp_path: Path):
+    from artkit.reader import map_file, read_from
 
-    image = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
-    np.save(tmp_path / "ok.npy", image)
-    mapped = map_array(tmp_path / "ok.npy")
-    assert np.array_equal(mapped, image) and mapped.dtype == np.uint8 and not mapped.flags.writeable
-    whole = (tmp_path / "ok.npy").read_bytes()
-    (tmp_path / "cut.npy").write_bytes(whole[:-10])  # a run killed while writing
-    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    np.save(tmp_path / "fortran.npy", np.asfortranarray(image))
-    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY\x01\x00{'descr': ")
-    for name in ("cut", "objects", "fortran", "junk", "absent"):
-        with pytest.raises(ArtkitError, match=r"not a readable|not found"):
-            map_array(tmp_path / f"{name}.npy")
+    (tmp_path / "ok.pack").write_bytes(b"0123456789")
+    assert bytes(map_file(tmp_path / "ok.pack")) == b"0123456789"
+    assert read_from(tmp_path / "ok.pack", 4) == b"456789"
+    (tmp_path / "empty.pack").write_bytes(b"")
+    os.mkfifo(tmp_path / "fifo.pack")
+    (tmp_path / "link.pack").symlink_to("/dev/zero")
+    for name in ("empty", "fifo", "link", "absent"):
+        with pytest.raises(ArtkitError):
+            map_file(tmp_path / f"{name}.pack")
 
 
-@pytest.mark.parametrize("shape", [(7, 5, 3), (3, 9, 4), (123456, 1, 3), (4, 6), (2, 3, 4, 3)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_a_mapped_array_reads_as_numpy_reads_it_whatever_its_header(tmp_path: Path, shape, dtype, monkeypatch):
-    from artkit.reader import map_array
+def test_an_append_lock_is_held_by_one_opener_and_never_follows_a_link_or_opens_a_fifo(tmp_path: Path):
+    from artkit.writer import append_bytes, open_locked_append
 
-    array = np.random.default_rng(1).integers(0, 256, shape).astype(dtype)
-    np.save(tmp_path / "a.npy", array)
-    if dtype == np.uint8 and len(shape) == 3:  # the decode cache's images take a short path past numpy's parser
-
-        def parse(*a, **k):
-            raise AssertionError("parsed by numpy")
-
-        monkeypatch.setattr(np.lib.format, "read_array_header_1_0", parse)
-    mapped = map_array(tmp_path / "a.npy")
-    assert mapped.dtype == array.dtype and mapped.shape == array.shape and np.array_equal(mapped, array)
+    first = open_locked_append(tmp_path / "a.idx", create=True)
+    assert first is not None and open_locked_append(tmp_path / "a.idx", create=True) is None  # it exists
+    assert open_locked_append(tmp_path / "a.idx", create=False) is None  # held
+    append_bytes(first, b"abc")
+    first.close()
+    again = open_locked_append(tmp_path / "a.idx", create=False)  # released with the file
+    append_bytes(again, b"de")
+    again.close()
+    assert (tmp_path / "a.idx").read_bytes() == b"abcde"
+    (tmp_path / "victim").write_bytes(b"keep")
+    (tmp_path / "link.idx").symlink_to(tmp_path / "victim")
+    os.mkfifo(tmp_path / "fifo.idx")
+    for name in ("link.idx", "fifo.idx"):
+        with pytest.raises(OSError):
+            open_locked_append(tmp_path / name, create=False)
+    assert (tmp_path / "victim").read_bytes() == b"keep"
