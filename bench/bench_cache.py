@@ -64,7 +64,7 @@ def main() -> None:
         cached_table = ImageTable(files, None, transform, decode, cache=cache, view=view)
         filling = images_per_second(cached_table, 1)
         cached = images_per_second(cached_table, args.repeat)
-        stored = sum(p.stat().st_size for p in cache.folder.rglob("*.npy"))
+        stored = sum(p.stat().st_size for p in cache.folder.rglob("*") if p.is_file())
     pipeline = f"{args.aug} {args.stage} at {args.img_size} px"
     print(f"{len(files)} images from {args.folder}, decoded at >= {decode} px, {pipeline}")
     print(f"  decoding every time: {plain:8.1f} images/s (reference)")
