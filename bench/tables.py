@@ -203,6 +203,9 @@ VIEWS: dict[str, Render] = {
     "cache": table(
         "cache",
         {
+            "date": "date",
+            "commit": "commit",
+            "machine": "machine",
             "folder": "images",
             "images": "count",
             "stage": "pipeline",

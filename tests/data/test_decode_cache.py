@@ -109,6 +109,20 @@ def test_a_killed_runs_pack_is_filled_on_and_its_half_written_record_cut(tmp_pat
     assert index.stat().st_size == 4 * RECORD.size and len(records(cache.folder)) == 4
 
 
+def test_an_index_whose_pack_is_gone_is_never_filled_on(tmp_path: Path):
+    paths = paintings(tmp_path / "img", n=3)  # all of one size: a record read from the wrong bytes would fit
+    cache = DecodeCache(tmp_path / "cache")
+    for p in paths[:2]:
+        cache.decode(p, None)
+    _forget(cache.folder)
+    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+    pack.unlink()  # room being made was killed between the index and the pack, or a hand deleted it
+    cache.decode(paths[2], None)  # must start a pack of its own, not a new one under the old index
+    _forget(cache.folder)
+    for p in paths:
+        assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
+
+
 def test_entries_written_by_another_process_are_read_without_decoding(tmp_path: Path, monkeypatch):
     from artkit.data import dataset
 
@@ -175,6 +189,7 @@ def test_stale_entries_of_older_artkits_are_deleted(tmp_path: Path):
     (folder / "ab").mkdir(parents=True)
     np.save(folder / "ab" / "0123.npy", np.zeros((4, 4, 3), np.uint8))  # before packs: a file per image
     (folder / "x.v1.idx").write_bytes(b"")
+    (folder / f"orphan{PACK_SUFFIX}").write_bytes(b"\0" * 10)  # its index is gone: nothing can read it
     plan_decode_cache("auto", paintings(tmp_path / "img", n=1), None, folder)
     assert list(folder.iterdir()) == []
 

@@ -128,23 +128,30 @@ class PackWriter:
         for index in sorted(folder.glob(f"*{INDEX_SUFFIX}")):
             stem = Path(str(index)[: -len(INDEX_SUFFIX)])
             with suppress(OSError):
-                roomy = _size(stem.with_name(stem.name + PACK_SUFFIX)) + nbytes <= PACK_MAX_BYTES
-                if roomy and (fh := open_locked_append(index, create=False)) is not None:
-                    return cls._around(stem, fh)
+                if _size(stem.with_name(stem.name + PACK_SUFFIX)) + nbytes > PACK_MAX_BYTES:
+                    continue
+                fh = open_locked_append(index, create=False)
+                if fh is not None and (writer := cls._around(stem, fh, new=False)) is not None:
+                    return writer
         stem = folder / f"{time.time_ns():x}-{os.getpid()}-{secrets.token_hex(4)}"
         fh = open_locked_append(stem.with_name(stem.name + INDEX_SUFFIX), create=True)
-        return None if fh is None else cls._around(stem, fh)
+        return None if fh is None else cls._around(stem, fh, new=True)
 
     @classmethod
-    def _around(cls, stem: Path, index: IO[bytes]) -> PackWriter:
+    def _around(cls, stem: Path, index: IO[bytes], new: bool) -> PackWriter | None:
+        """The writer of ``stem``, whose ``index`` this process holds; None for an index whose pack is gone (its
+        records would name another pack's bytes: it is deleted)."""
+        pack_path = stem.with_name(stem.name + PACK_SUFFIX)
         try:
+            if not new and _stat(pack_path) is None:
+                stem.with_name(stem.name + INDEX_SUFFIX).unlink(missing_ok=True)
+                index.close()
+                return None
             whole = os.fstat(index.fileno()).st_size // RECORD.size * RECORD.size
             os.ftruncate(index.fileno(), whole)  # a record half-written by a killed run
-            pack = open_locked_append(stem.with_name(stem.name + PACK_SUFFIX), create=False)
-            if pack is None:  # no locks here (Windows): a pack of its own
-                pack = open_locked_append(stem.with_name(stem.name + PACK_SUFFIX), create=True)
+            pack = open_locked_append(pack_path, create=new)
             if pack is None:
-                raise OSError(f"{stem} is held by another process")
+                raise OSError(f"{pack_path} is held by another process")
         except BaseException:
             index.close()
             raise
@@ -343,7 +350,7 @@ def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> None:
             if held is None and _lockable():
                 continue  # a running process appends to it
             try:
-                for suffix in (PACK_SUFFIX, INDEX_SUFFIX):
+                for suffix in (INDEX_SUFFIX, PACK_SUFFIX):  # a pack without its index is never read
                     stem.with_name(stem.name + suffix).unlink(missing_ok=True)
             finally:
                 if held is not None:
@@ -360,14 +367,17 @@ def _lockable() -> bool:
 
 
 def _delete_stale(folder: Path) -> None:
-    """What older artkits left and this one cannot read: a ``.npy`` file per image in two-letter folders (before
-    packs), and packs of other versions."""
-    for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False) and len(entry.name) == 2:
-            shutil.rmtree(entry.path, ignore_errors=True)
-        elif entry.name.endswith((".idx", ".pack")) and not entry.name.endswith((INDEX_SUFFIX, PACK_SUFFIX)):
+    """What cannot be read: a ``.npy`` file per image in two-letter folders (before packs), packs of other
+    versions, and a pack whose index is gone (deleted first when room is made)."""
+    names = {entry.name for entry in os.scandir(folder)}
+    for name in names:
+        path = folder / name
+        orphan = name.endswith(PACK_SUFFIX) and name[: -len(PACK_SUFFIX)] + INDEX_SUFFIX not in names
+        if len(name) == 2 and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif orphan or (name.endswith((".idx", ".pack")) and not name.endswith((INDEX_SUFFIX, PACK_SUFFIX))):
             with suppress(OSError):
-                os.unlink(entry.path)
+                path.unlink()
 
 
 def _size_text(nbytes: int) -> str:
