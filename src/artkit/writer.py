@@ -97,29 +97,35 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = True) -> It
 
 def open_locked_append(path: Path, create: bool) -> IO[bytes] | None:
     """``path`` opened for appending, unbuffered, under an exclusive lock held until it is closed or the process
-    ends; None when another process holds the lock (or, with ``create``, when the file exists). The decode
-    cache's packs: each is appended to by one process at a time, and a killed process's lock goes with it. A
-    link is not followed, and anything but a regular file is refused. Where there are no such locks (Windows),
-    only a file this call creates is opened."""
+    ends; None when another process holds the lock, when ``create`` and the file exists, or when not ``create`` and
+    it does not (or was deleted while the lock was taken: the lock would then guard nothing). The decode cache's
+    packs: each is appended to by one process at a time, and a killed process's lock goes with it. A link is not
+    followed, and anything but a regular file is refused. Where there are no such locks (Windows), only a file
+    this call creates is opened."""
     try:
         import fcntl
     except ImportError:
         fcntl = None
         if not create:
             return None
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # O_NONBLOCK: a FIFO must not hang us
     try:
-        fd = os.open(path, flags | (os.O_EXCL if create else 0), 0o666)
-    except FileExistsError:
+        fd = os.open(path, flags | (os.O_CREAT | os.O_EXCL if create else 0), 0o666)
+    except (FileExistsError, FileNotFoundError):
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
         if fcntl is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                now = os.stat(path, follow_symlinks=False)
+            except (BlockingIOError, FileNotFoundError):
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
                 os.close(fd)
                 return None
         return os.fdopen(fd, "ab", buffering=0)
@@ -133,7 +139,10 @@ def append_bytes(fh: IO[bytes], data: bytes | memoryview) -> None:
     """Write all of ``data`` to an unbuffered file, which may take several writes."""
     view = memoryview(data).cast("B")
     while view:
-        view = view[fh.write(view) :]
+        written = fh.write(view)
+        if not written:  # None (would block) or 0: a file system that takes no more
+            raise OSError(f"cannot append to {fh.name}: the write took no bytes")
+        view = view[written:]
 
 
 def _discard(tmp: str) -> None:

@@ -123,6 +123,52 @@ def test_an_index_whose_pack_is_gone_is_never_filled_on(tmp_path: Path):
         assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
 
 
+def test_a_pack_that_lost_bytes_its_index_names_is_never_filled_on(tmp_path: Path):
+    paths = paintings(tmp_path / "img", n=3)  # all of one size: a record read from the wrong bytes would fit
+    cache = DecodeCache(tmp_path / "cache")
+    for p in paths[:2]:
+        cache.decode(p, None)
+    _forget(cache.folder)
+    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+    with open(pack, "r+b") as fh:  # a power cut: the index kept both records, the pack only the first image
+        fh.truncate(70 * 90 * 3)
+    cache.decode(paths[2], None)  # appended to the old pack, it would land under the second record
+    assert len(list(cache.folder.glob(f"*{PACK_SUFFIX}"))) == 2
+    _forget(cache.folder)
+    for p in paths:
+        assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
+
+
+def test_a_forked_loader_process_does_not_keep_the_parents_pack_locked(tmp_path: Path):
+    import multiprocessing
+
+    from artkit.writer import open_locked_append
+
+    cache = DecodeCache(tmp_path / "cache")
+    cache.decode(paintings(tmp_path / "img", n=1)[0], None)  # this process now holds its pack
+    fork = multiprocessing.get_context("fork")
+    started = fork.Event()
+    child = fork.Process(target=wait_after, args=(started,))
+    child.start()
+    try:
+        assert started.wait(30)  # the child runs Python: the at-fork hook has run
+        _forget(cache.folder)  # the parent is done with it; the child never wrote
+        (index,) = cache.folder.glob(f"*{INDEX_SUFFIX}")
+        held = open_locked_append(index, create=False)
+        assert held is not None  # without the at-fork hook the child's inherited copy keeps the lock
+        held.close()
+    finally:
+        child.kill()
+        child.join()
+
+
+def wait_after(started) -> None:
+    import time
+
+    started.set()
+    time.sleep(30)
+
+
 def test_entries_written_by_another_process_are_read_without_decoding(tmp_path: Path, monkeypatch):
     from artkit.data import dataset
 
@@ -190,8 +236,11 @@ def test_stale_entries_of_older_artkits_are_deleted(tmp_path: Path):
     np.save(folder / "ab" / "0123.npy", np.zeros((4, 4, 3), np.uint8))  # before packs: a file per image
     (folder / "x.v1.idx").write_bytes(b"")
     (folder / f"orphan{PACK_SUFFIX}").write_bytes(b"\0" * 10)  # its index is gone: nothing can read it
+    (tmp_path / "big").write_bytes(b"\0" * 10_000)
+    (folder / f"link{INDEX_SUFFIX}").symlink_to(tmp_path / "big")  # must not count as 10 kB of cache, nor be read
     plan_decode_cache("auto", paintings(tmp_path / "img", n=1), None, folder)
-    assert list(folder.iterdir()) == []
+    assert [p.name for p in folder.iterdir()] == [f"link{INDEX_SUFFIX}"] and _packs(folder) == []
+    assert (tmp_path / "big").stat().st_size == 10_000
 
 
 def test_an_unwritable_cache_folder_turns_the_cache_off_with_a_reason(tmp_path: Path):

@@ -397,3 +397,5 @@ def test_an_append_lock_is_held_by_one_opener_and_never_follows_a_link_or_opens_
         with pytest.raises(OSError):
             open_locked_append(tmp_path / name, create=False)
     assert (tmp_path / "victim").read_bytes() == b"keep"
+    assert open_locked_append(tmp_path / "absent.idx", create=False) is None  # never made by a reuse
+    assert not (tmp_path / "absent.idx").exists()

@@ -19,6 +19,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import struct
 import time
 from collections.abc import Callable
@@ -98,6 +99,17 @@ class DecodeCache:
 _STORES: dict[tuple[int, Path], PackStore] = {}  # by process: a forked loader process starts its own
 
 
+def _drop_inherited_stores() -> None:
+    """In a forked child: close the parent's writers' copies, so the parent's locks end with the parent's use."""
+    for store in _STORES.values():
+        store.close_writer()
+    _STORES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_stores)
+
+
 def _store(folder: Path) -> PackStore:
     at = (os.getpid(), folder)
     if at not in _STORES:
@@ -128,7 +140,8 @@ class PackWriter:
         for index in sorted(folder.glob(f"*{INDEX_SUFFIX}")):
             stem = Path(str(index)[: -len(INDEX_SUFFIX)])
             with suppress(OSError):
-                if _size(stem.with_name(stem.name + PACK_SUFFIX)) + nbytes > PACK_MAX_BYTES:
+                pack = _stat(stem.with_name(stem.name + PACK_SUFFIX))
+                if (pack.st_size if pack is not None else 0) + nbytes > PACK_MAX_BYTES:
                     continue
                 fh = open_locked_append(index, create=False)
                 if fh is not None and (writer := cls._around(stem, fh, new=False)) is not None:
@@ -148,10 +161,13 @@ class PackWriter:
                 index.close()
                 return None
             whole = os.fstat(index.fileno()).st_size // RECORD.size * RECORD.size
-            os.ftruncate(index.fileno(), whole)  # a record half-written by a killed run
             pack = open_locked_append(pack_path, create=new)
             if pack is None:
-                raise OSError(f"{pack_path} is held by another process")
+                raise OSError(f"{pack_path} is gone or held by another process")
+            if not new and _records_end(index_path := stem.with_name(stem.name + INDEX_SUFFIX), whole) > _size(pack):
+                pack.close()  # bytes its records name were lost (a power cut): appends would land under them
+                raise OSError(f"{index_path} names bytes its pack has not: read only")
+            os.ftruncate(index.fileno(), whole)  # a record half-written by a killed run
         except BaseException:
             index.close()
             raise
@@ -162,7 +178,7 @@ class PackWriter:
         return self.stem.name + PACK_SUFFIX
 
     def size(self) -> int:
-        return os.fstat(self.pack.fileno()).st_size
+        return _size(self.pack)
 
     def append(self, key: bytes, array: np.ndarray) -> int:
         """Append ``array``'s bytes and then its record (so a record never names bytes not yet written); the
@@ -234,14 +250,16 @@ class PackStore:
     def put(self, key: bytes, array: np.ndarray) -> None:
         """Append ``array`` to this process's pack; a full or read-only disk only turns writing off."""
         array = np.ascontiguousarray(array, dtype=np.uint8)
-        if self.writes_failed or array.ndim != 3 or array.nbytes > PACK_MAX_BYTES:
+        if self.writes_failed or array.ndim != 3 or not 0 < array.nbytes <= PACK_MAX_BYTES:
             return
         try:
             if self.writer is not None and self.writer.size() + array.nbytes > PACK_MAX_BYTES:
                 self.close_writer()
             if self.writer is None:
                 self.writer = PackWriter.start(self.folder, array.nbytes)
-            if self.writer is None or shutil.disk_usage(self.folder).free < 2 * array.nbytes:
+            if self.writer is None:
+                raise OSError("no pack could be made")
+            if shutil.disk_usage(self.folder).free < 2 * array.nbytes:
                 return
             offset = self.writer.append(key, array)
         except OSError:
@@ -254,13 +272,6 @@ class PackStore:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -328,14 +339,25 @@ def _packs(folder: Path) -> list[tuple[float, int, Path]]:
     for index in folder.glob(f"*{INDEX_SUFFIX}"):
         stem = Path(str(index)[: -len(INDEX_SUFFIX)])
         with suppress(OSError):
-            files = [index.stat()] + [s for s in [_stat(stem.with_name(stem.name + PACK_SUFFIX))] if s is not None]
-            found.append((max(f.st_mtime for f in files), sum(f.st_size for f in files), stem))
+            files = [index.lstat()] + [s for s in [_stat(stem.with_name(stem.name + PACK_SUFFIX))] if s is not None]
+            if all(stat.S_ISREG(f.st_mode) for f in files):  # a link put here must not count, nor be followed
+                found.append((max(f.st_mtime for f in files), sum(f.st_size for f in files), stem))
     return found
+
+
+def _records_end(index: Path, whole: int) -> int:
+    """Where the bytes named by the first ``whole`` bytes of ``index`` end in their pack."""
+    data = read_from(index, 0)[:whole]
+    return max((offset + a * b * c for _, offset, a, b, c in RECORD.iter_unpack(data)), default=0)
+
+
+def _size(fh: IO[bytes]) -> int:
+    return os.fstat(fh.fileno()).st_size
 
 
 def _stat(path: Path) -> os.stat_result | None:
     try:
-        return path.stat()
+        return path.lstat()
     except FileNotFoundError:
         return None
 
