@@ -206,6 +206,17 @@ def test_the_cache_stays_within_its_bound_and_says_when_images_do_not_fit(tmp_pa
     assert plan_decode_cache("off", old, None, folder) == plan_decode_cache("auto", [], None, folder)
 
 
+def test_a_cache_holding_the_images_is_not_emptied_to_make_room_for_them_again(tmp_path: Path, monkeypatch):
+    folder, paths = tmp_path / "cache", paintings(tmp_path / "img", n=4)
+    bound = 6 * (70 * 90 * 3 + RECORD.size)  # room for the 4, not for 4 more
+    first = plan_decode_cache("auto", paths, None, folder, max_bytes=bound)
+    expected = [first.cache.decode(p, None) for p in paths]
+    again = plan_decode_cache("auto", paths, None, folder, max_bytes=bound)  # the next run over the same images
+    assert len(records(folder)) == 4
+    monkeypatch.setattr(decode_cache, "load_image", lambda *_: pytest.fail("decoded again"))
+    assert all(np.array_equal(again.cache.decode(p, None), e) for p, e in zip(paths, expected))
+
+
 def test_a_pack_another_process_appends_to_is_not_deleted_to_make_room(tmp_path: Path):
     from artkit.writer import open_locked_append
 
@@ -226,7 +237,7 @@ def test_a_pack_another_process_appends_to_is_not_deleted_to_make_room(tmp_path:
     finally:
         holder.kill()
         holder.wait()
-    plan_decode_cache("auto", paths[:1], None, folder, max_bytes=70 * 90 * 3 + RECORD.size)
+    plan_decode_cache("auto", paths[1:], None, folder, max_bytes=70 * 90 * 3 + RECORD.size)  # one not held
     assert not index.exists()  # nobody holds it now
 
 

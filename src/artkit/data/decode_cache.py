@@ -40,7 +40,7 @@ CACHE_MODES = {
     "auto": "decode each image once into the cache folder when it fits the disk (the header says)",
     "off": "decode every image every time",
 }
-CACHE_VERSION = 3  # bump when load_image's output or the packs' format changes: old ones are then deleted
+CACHE_VERSION = 4  # bump when load_image's output or the packs' format changes: old ones are then deleted
 MAX_CACHE_BYTES = 20 * 1024**3
 FREE_DISK_SHARE = 0.5  # of the disk space free when a command starts
 ESTIMATE_SAMPLE = 200  # image headers read to estimate a table's decoded size
@@ -61,12 +61,12 @@ class DecodeCache:
 
     def key(self, path: str, decode_size: int | None, view: str = "") -> bytes | None:
         """The key of the decoded ``path`` (or of its ``view``), or None when the file cannot be stamped (it is then
-        not cached)."""
+        not cached): the image's 8 bytes, then the view's, so that what a folder holds of an image can be told
+        whatever its views."""
         stamp = file_stamp(path)
         if stamp is None:
             return None
-        key = f"{CACHE_VERSION}|{os.path.abspath(path)}|{stamp}|{decode_size}" + (f"|{view}" if view else "")
-        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        return _image_key(path, stamp, decode_size) + hashlib.blake2b(view.encode(), digest_size=8).digest()
 
     def decode(self, path: str, decode_size: int | None, entries: dict | None = None) -> np.ndarray:
         """``path`` as :func:`load_image` decodes it (same pixels), from the cache when it holds it. ``entries``:
@@ -94,6 +94,11 @@ class DecodeCache:
         if key is not None:
             store.put(key, array)
         return array
+
+
+def _image_key(path: str, stamp: tuple, decode_size: int | None) -> bytes:
+    key = f"{CACHE_VERSION}|{os.path.abspath(path)}|{stamp}|{decode_size}"
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 _STORES: dict[tuple[int, Path], PackStore] = {}  # by process: a forked loader process starts its own
@@ -305,11 +310,21 @@ def plan_decode_cache(
             f"decode cache off: {len(paths):,} images need about {_size_text(need)} decoded, more than the cache "
             f"may hold ({_size_text(limit)}: at most {_size_text(MAX_CACHE_BYTES)}, and half the free disk)",
         )
-    _make_room(packs, used + need - limit)
+    _make_room(packs, used + int(need * (1 - _share_held(folder, paths, decode_size))) - limit)
     return CachePlan(
         DecodeCache(folder),
         f"decode cache: {len(paths):,} images decoded once, about {_size_text(need)} in {folder} (--cache off to skip)",
     )
+
+
+def _share_held(folder: Path, paths: list[str], decode_size: int | None) -> float:
+    """About what share of ``paths`` the cache holds already (in some view), from at most :data:`ESTIMATE_SAMPLE`
+    of them: those bytes are in use and will not be written again, so room is not made for them twice."""
+    store = _store(folder)
+    store.refresh()
+    held = {key[:8] for key in store.records}
+    stamped = [(p, s) for p in paths[:: max(1, len(paths) // ESTIMATE_SAMPLE)] if (s := file_stamp(p)) is not None]
+    return sum(_image_key(p, s, decode_size) in held for p, s in stamped) / max(len(stamped), 1)
 
 
 def estimate_bytes(paths: list[str], decode_size: int | None) -> int:
