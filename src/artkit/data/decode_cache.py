@@ -310,7 +310,13 @@ def plan_decode_cache(
             f"decode cache off: {len(paths):,} images need about {_size_text(need)} decoded, more than the cache "
             f"may hold ({_size_text(limit)}: at most {_size_text(MAX_CACHE_BYTES)}, and half the free disk)",
         )
-    _make_room(packs, used + int(need * (1 - _share_held(folder, paths, decode_size))) - limit)
+    short = _make_room(packs, used + int(need * (1 - _share_held(folder, paths, decode_size))) - limit)
+    if short > 0:
+        return CachePlan(
+            None,
+            f"decode cache off: running artkit processes hold the cache's packs, and without {_size_text(short)} of "
+            f"them the {len(paths):,} images would not fit its bound ({_size_text(limit)})",
+        )
     return CachePlan(
         DecodeCache(folder),
         f"decode cache: {len(paths):,} images decoded once, about {_size_text(need)} in {folder} (--cache off to skip)",
@@ -377,11 +383,12 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> None:
-    """Delete the oldest packs that no running process holds until ``excess`` bytes are gone."""
+def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> int:
+    """Delete the oldest packs that no running process holds until ``excess`` bytes are gone; the bytes that
+    could not be freed."""
     for _, size, stem in sorted(packs):
         if excess <= 0:
-            return
+            break
         with suppress(OSError):
             held = open_locked_append(stem.with_name(stem.name + INDEX_SUFFIX), create=False)
             if held is None and _lockable():
@@ -393,6 +400,7 @@ def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> None:
                 if held is not None:
                     held.close()
             excess -= size
+    return max(excess, 0)
 
 
 def _lockable() -> bool:
