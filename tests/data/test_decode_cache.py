@@ -169,6 +169,22 @@ def wait_after(started) -> None:
     time.sleep(30)
 
 
+def test_an_unreadable_index_costs_speed_never_the_run(tmp_path: Path, monkeypatch):
+    from artkit.errors import ArtkitError
+
+    paths = paintings(tmp_path / "img", n=2)
+    cache = DecodeCache(tmp_path / "cache")
+    cache.decode(paths[0], None)
+    _forget(cache.folder)
+
+    def unreadable(*_args, **_kwargs):
+        raise ArtkitError("too large a decode cache index")
+
+    monkeypatch.setattr(decode_cache, "read_from", unreadable)
+    for p in paths:
+        assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
+
+
 def test_entries_written_by_another_process_are_read_without_decoding(tmp_path: Path, monkeypatch):
     from artkit.data import dataset
 

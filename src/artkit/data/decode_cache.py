@@ -144,7 +144,7 @@ class PackWriter:
         folder.mkdir(parents=True, exist_ok=True)
         for index in sorted(folder.glob(f"*{INDEX_SUFFIX}")):
             stem = Path(str(index)[: -len(INDEX_SUFFIX)])
-            with suppress(OSError):
+            with suppress(OSError, ArtkitError):  # gone, held, or not whole: the next one
                 pack = _stat(stem.with_name(stem.name + PACK_SUFFIX))
                 if (pack.st_size if pack is not None else 0) + nbytes > PACK_MAX_BYTES:
                     continue
@@ -267,7 +267,7 @@ class PackStore:
             if shutil.disk_usage(self.folder).free < 2 * array.nbytes:
                 return
             offset = self.writer.append(key, array)
-        except OSError:
+        except (OSError, ArtkitError):
             self.writes_failed = True
             self.close_writer()
             return
