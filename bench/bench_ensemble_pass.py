@@ -1,5 +1,6 @@
 """How much a 4-member ensemble costs against one member's predict: wall time and peak memory, each in a fresh
-process, the current code against an older one (``--reference-src``) in the same run.
+process with a cache folder of its own (so each decodes the test images), the current code against an older one
+(``--reference-src``) in the same run.
 
     python bench/bench_ensemble_pass.py CSV [--members 4] [--reference-src DIR] [--model tf_efficientnet_lite0]
 
@@ -57,7 +58,9 @@ def make_members(folder: Path, model: str, size: int, n: int) -> list[str]:
 
 def measure(src: str, csv: str, out: Path, workers: int, members: list[str], checkpoint: str = "") -> dict:
     code = RUN.format(src=src, csv=csv, workers=workers, members=members, checkpoint=checkpoint, out=str(out))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    with tempfile.TemporaryDirectory() as cache:  # cold: each run decodes the test images itself
+        env = {**os.environ, "ARTKIT_CACHE_DIR": cache}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
