@@ -17,6 +17,12 @@ from typing import IO, Any
 
 from artkit.errors import ArtkitError
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+FILE_LOCKS = fcntl is not None  # advisory locks a killed process drops (flock)
+
 TEMP_SUFFIX = ".tmp"  # temporary files are named .<target>.<random>.tmp
 DISK_FULL_HINT = "free disk space or choose a folder you can write to; finished files are kept"
 
@@ -102,12 +108,8 @@ def open_locked_append(path: Path, create: bool) -> IO[bytes] | None:
     packs: each is appended to by one process at a time, and a killed process's lock goes with it. A link is not
     followed, and anything but a regular file is refused. Where there are no such locks (Windows), only a file
     this call creates is opened."""
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None
-        if not create:
-            return None
+    if not FILE_LOCKS and not create:
+        return None
     flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # O_NONBLOCK: a FIFO must not hang us
     try:
@@ -118,7 +120,7 @@ def open_locked_append(path: Path, create: bool) -> IO[bytes] | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
-        if fcntl is not None:
+        if FILE_LOCKS:
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

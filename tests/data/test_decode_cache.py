@@ -109,31 +109,26 @@ def test_a_killed_runs_pack_is_filled_on_and_its_half_written_record_cut(tmp_pat
     assert index.stat().st_size == 4 * RECORD.size and len(records(cache.folder)) == 4
 
 
-def test_an_index_whose_pack_is_gone_is_never_filled_on(tmp_path: Path):
-    paths = paintings(tmp_path / "img", n=3)  # all of one size: a record read from the wrong bytes would fit
-    cache = DecodeCache(tmp_path / "cache")
-    for p in paths[:2]:
-        cache.decode(p, None)
-    _forget(cache.folder)
-    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+def delete(pack: Path) -> None:
     pack.unlink()  # room being made was killed between the index and the pack, or a hand deleted it
-    cache.decode(paths[2], None)  # must start a pack of its own, not a new one under the old index
-    _forget(cache.folder)
-    for p in paths:
-        assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
 
 
-def test_a_pack_that_lost_bytes_its_index_names_is_never_filled_on(tmp_path: Path):
-    paths = paintings(tmp_path / "img", n=3)  # all of one size: a record read from the wrong bytes would fit
-    cache = DecodeCache(tmp_path / "cache")
-    for p in paths[:2]:
-        cache.decode(p, None)
-    _forget(cache.folder)
-    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+def lose_its_tail(pack: Path) -> None:
     with open(pack, "r+b") as fh:  # a power cut: the index kept both records, the pack only the first image
         fh.truncate(70 * 90 * 3)
-    cache.decode(paths[2], None)  # appended to the old pack, it would land under the second record
-    assert len(list(cache.folder.glob(f"*{PACK_SUFFIX}"))) == 2
+
+
+@pytest.mark.parametrize("damage,packs", [(delete, 1), (lose_its_tail, 2)])
+def test_a_pack_missing_bytes_its_index_names_is_never_filled_on(tmp_path: Path, damage, packs: int):
+    paths = paintings(tmp_path / "img", n=3)  # all of one size: a record read from the wrong bytes would fit
+    cache = DecodeCache(tmp_path / "cache")
+    for p in paths[:2]:
+        cache.decode(p, None)
+    _forget(cache.folder)
+    (pack,) = cache.folder.glob(f"*{PACK_SUFFIX}")
+    damage(pack)
+    cache.decode(paths[2], None)  # must start a pack of its own: appended to the old one, it would land under a record
+    assert len(list(cache.folder.glob(f"*{PACK_SUFFIX}"))) == packs
     _forget(cache.folder)
     for p in paths:
         assert np.array_equal(cache.decode(p, None), np.asarray(load_image(p)))
@@ -191,7 +186,8 @@ def test_entries_written_by_another_process_are_read_without_decoding(tmp_path: 
     paths = paintings(tmp_path / "img", n=3)
     cache = DecodeCache(tmp_path / "cache")
     first = cache.decode(paths[0], None)  # this process holds a pack open: the other one starts its own
-    code = "import sys; from artkit.data.decode_cache import DecodeCache; c = DecodeCache(sys.argv[1])\n"
+    code = "import sys; from pathlib import Path; from artkit.data.decode_cache import DecodeCache\n"
+    code += "c = DecodeCache(Path(sys.argv[1]))\n"
     code += "for p in sys.argv[2:]: c.decode(p, None)"
     subprocess.run([sys.executable, "-c", code, str(cache.folder), *paths[1:]], check=True)
     assert len(list(cache.folder.glob(f"*{PACK_SUFFIX}"))) == 2

@@ -34,7 +34,7 @@ from artkit.data.images import load_image, reduction_factor
 from artkit.errors import ArtkitError
 from artkit.reader import file_stamp, map_file, open_input, read_from
 from artkit.system import cache_dir
-from artkit.writer import append_bytes, open_locked_append
+from artkit.writer import FILE_LOCKS, append_bytes, open_locked_append
 
 CACHE_MODES = {
     "auto": "decode each image once into the cache folder when it fits the disk (the header says)",
@@ -55,9 +55,6 @@ class DecodeCache:
     """Decoded images under ``folder``; picklable, so every loader process reads and writes the same cache."""
 
     folder: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "folder", Path(self.folder))
 
     def key(self, path: str, decode_size: int | None, view: str = "") -> bytes | None:
         """The key of the decoded ``path`` (or of its ``view``), or None when the file cannot be stamped (it is then
@@ -391,7 +388,7 @@ def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> int:
             break
         with suppress(OSError):
             held = open_locked_append(stem.with_name(stem.name + INDEX_SUFFIX), create=False)
-            if held is None and _lockable():
+            if held is None and FILE_LOCKS:
                 continue  # a running process appends to it
             try:
                 for suffix in (INDEX_SUFFIX, PACK_SUFFIX):  # a pack without its index is never read
@@ -401,14 +398,6 @@ def _make_room(packs: list[tuple[float, int, Path]], excess: int) -> int:
                     held.close()
             excess -= size
     return max(excess, 0)
-
-
-def _lockable() -> bool:
-    try:
-        import fcntl  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _delete_stale(folder: Path) -> None:
