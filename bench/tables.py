@@ -329,6 +329,26 @@ VIEWS: dict[str, Render] = {
             "date": "date",
         },
     ),
+    "vs_timm": table(
+        "vs_timm",
+        {
+            "round": "round",
+            "first": "ran first",
+            "device": "device",
+            "img_size": "px",
+            "batch": "batch",
+            "amp": "amp",
+            "bare_step_ips": "bare step, images/s",
+            "artkit_train_ips": "artkit, images/s",
+            "timm_train_ips": "timm train.py, images/s",
+            "artkit_vs_timm": "artkit vs timm (x)",
+            "artkit_vs_bare": "artkit vs bare (x)",
+            "timm_vs_bare": "timm vs bare (x)",
+            "commit": "code",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "compile": table(
         "compile",
         {
