@@ -36,6 +36,15 @@ def test_auto_runs_inference_in_bf16_and_training_in_fp32_with_bf16_instructions
 
 
 @pytest.mark.parametrize(
+    ("bf16", "dtype", "why"), [(True, torch.bfloat16, "has bf16"), (False, torch.float16, "no bf16")]
+)
+def test_auto_on_a_gpu_says_which_half_precision_and_why(monkeypatch, bf16: bool, dtype, why: str):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    picked, reason = choose_amp("auto", torch.device("cuda"), "train")
+    assert picked is dtype and reason.startswith("auto: this GPU ") and why in reason
+
+
+@pytest.mark.parametrize(
     ("amx", "avx512_bf16", "units"),
     [(True, True, "AMX"), (False, True, "AVX512-BF16"), (False, False, None), (RuntimeError, True, "AVX512-BF16")],
 )

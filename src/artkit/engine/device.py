@@ -58,7 +58,9 @@ def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[t
     if spec not in AMP_MODES:
         raise ArtkitError(f"unknown --amp '{spec}'", f"choose one of: {', '.join(AMP_MODES)}")
     if spec == "auto" and device.type == "cuda":
-        return (torch.bfloat16, "") if torch.cuda.is_bf16_supported() else (torch.float16, "")
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, "auto: this GPU has bf16, which needs no loss scaling"
+        return torch.float16, "auto: this GPU has no bf16; fp16 with loss scaling"
     if spec == "auto":
         return _cpu_auto(phase)
     if spec == "off":
