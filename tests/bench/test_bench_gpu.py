@@ -20,7 +20,24 @@ def test_the_gpu_benchmark_runs_dry_on_the_cpu(tmp_path: Path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [r["amp"] for r in rows] == ["off", "bf16"] and all(r["device"] == "cpu" for r in rows)
-    assert all(float(r["train_vs_bare"]) > 0 and float(r["predict_vs_forward"]) > 0 for r in rows)
+    modes, compiled = rows[:2], rows[2:]
+    assert [r["amp"] for r in rows] == ["off", "bf16", "off"] and all(r["device"] == "cpu" for r in rows)
+    assert all(float(r["train_vs_bare"]) > 0 and float(r["predict_vs_forward"]) > 0 for r in modes)
     assert "x a bare step" in done.stdout and float(rows[0]["cache_vs_off"]) > 0
-    assert float(rows[0]["compile_vs_default"]) > 0 and "--compile trains" in done.stdout
+    assert float(compiled[0]["compile_vs_default"]) > 0 and "--compile trains" in done.stdout
+
+
+@pytest.mark.parametrize(("bf16", "modes"), [(True, ["bf16", "off", "fp16"]), (False, ["fp16", "off"])])
+def test_on_a_gpu_the_precision_amp_auto_runs_is_measured_first(monkeypatch, bf16: bool, modes: list[str]):
+    """bench_gpu.py may be stopped at its time limit: what users get by default is measured before the rest."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    from bench_gpu import amp_modes
+
+    from artkit.engine.device import choose_amp
+
+    assert amp_modes(torch.device("cuda")) == modes
+    picked = choose_amp("auto", torch.device("cuda"))[0]
+    assert {torch.bfloat16: "bf16", torch.float16: "fp16"}[picked] == modes[0]
