@@ -80,6 +80,25 @@ def test_predict_keeps_order_and_averages_views():
     assert np.allclose(both, (logits + flipped) / 2, atol=1e-6)
 
 
+class OnTheGpu(torch.Tensor):
+    """A tensor that, like a CUDA one, becomes numpy only after ``.cpu()`` (the loader moves targets to the GPU)."""
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() first")
+
+    def cpu(self, *args, **kwargs):
+        return self.as_subclass(torch.Tensor)
+
+
+def test_predict_brings_targets_on_the_gpu_back_to_the_host():
+    """Every validation, eval and predict on CUDA crashed here: the targets were concatenated on the GPU."""
+    data = [(x, y.as_subclass(OnTheGpu)) for x, y in _batches(10, batch=3)]
+    with pytest.raises(TypeError, match="cuda"):
+        torch.cat([y for _, y in data]).numpy()  # the stand-in behaves as a CUDA tensor does
+    _, targets = predict_logits(Tiny().eval(), data, CPU)
+    assert targets.tolist() == torch.cat([y.cpu() for _, y in data]).tolist()
+
+
 def test_early_stopping_tracks_the_best_and_never_picks_a_non_finite_score():
     stop = EarlyStopping(mode="max", patience=2)
     assert stop.update(1, 0.5) and not stop.update(2, float("nan")) and stop.best_epoch == 1

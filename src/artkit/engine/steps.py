@@ -264,7 +264,7 @@ def predict_logits_of(
                     logits = model(view(images)).float()
                 acc = logits if acc is None else acc + logits
             out.append((acc / len(views)).cpu())
-        targets.append(target)
+        targets.append(target.cpu())  # a GPU tensor has no .numpy(); the copy also waits for the non_blocking one
         if on_step is not None:
             on_step(step + 1, len(loader))
     if not targets:
