@@ -243,3 +243,20 @@ def test_bad_setups_are_one_message(tmp_path: Path):
     assert r.exit_code == 2 and "is in use on this machine" in r.output
     nccl = torchrun(tmp_path, ["train", str(data), *TINY_ARGS, "--dist-backend", "nccl", "--out", str(tmp_path / "n")])
     assert nccl.returncode != 0 and "--dist-backend nccl needs CUDA GPUs" in nccl.stderr
+
+
+@pytest.mark.parametrize(("backend", "devices"), [("nccl", [3]), ("gloo", [])])
+def test_each_nccl_rank_takes_its_own_gpu_before_joining(monkeypatch: pytest.MonkeyPatch, backend: str, devices):
+    """The first collectives (the run folder's name, the split) ran before the model's device was set: every
+    rank's NCCL calls went to cuda:0 ('Duplicate GPU detected', or a hang)."""
+    import torch.distributed as td
+
+    from artkit.engine import distributed
+
+    calls = []
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
+    monkeypatch.setattr(td, "init_process_group", lambda **kwargs: calls.append(("join", kwargs["backend"])))
+    distributed.init(Dist(rank=1, world=4, local_rank=3), backend)
+    assert calls == [("set_device", d) for d in devices] + [("join", backend)]

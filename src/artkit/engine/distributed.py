@@ -86,6 +86,10 @@ def init(dist: Dist, backend: str) -> None:
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not, so there is no job to join",
             "unset RANK and WORLD_SIZE (left over from another job?), or start with torchrun or --devices",
         )
+    if backend == "nccl":  # before any collective: each rank's NCCL calls go to its own GPU, not all to cuda:0
+        import torch
+
+        torch.cuda.set_device(dist.local_rank)
     try:
         td.init_process_group(backend=backend, rank=dist.rank, world_size=dist.world)
     except (RuntimeError, ValueError) as exc:
