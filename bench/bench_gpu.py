@@ -354,7 +354,13 @@ def main() -> None:
                 first = (amp, ours)
         if not args.skip_compile:  # last: minutes of compiling must not cost the rows above
             amp, ours = first
-            compiled = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, compile=True)
+            from artkit.errors import ArtkitError
+
+            failed = ""
+            try:
+                compiled = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, compile=True)
+            except ArtkitError as exc:  # no compiler or Triton on the machine: a finding, not a reason to lose the run
+                compiled, failed = None, f"--compile failed: {exc.message}"
             append_row(
                 args.results,
                 invocation(),
@@ -365,10 +371,14 @@ def main() -> None:
                 batch=args.batch,
                 amp=amp,
                 artkit_train_ips=round(ours, 1),
-                train_compile_ips=round(compiled, 1),
-                compile_vs_default=round(compiled / ours, 3),
+                train_compile_ips=round(compiled, 1) if compiled else None,
+                compile_vs_default=round(compiled / ours, 3) if compiled else None,
+                note=failed or None,
             )
-            print(f"{name} amp {amp}: --compile trains {compiled / ours:.3f}x the default ({compiled:.1f} img/s)")
+            print(
+                f"{name} amp {amp}: "
+                + (failed or f"--compile trains {compiled / ours:.3f}x the default ({compiled:.1f} img/s)")
+            )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ if ! python3 -c "import albumentations, cleanlab" 2>/dev/null && compgen -G "ben
     bench/_work/wheels/*.whl || exit 1
   export PYTHONPATH="/tmp/artkit-site:${PYTHONPATH:-}"
 fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 NO_ALBUMENTATIONS_UPDATE=1  # no registry there
 python3 -c "import torch, timm, albumentations, artkit
 print('torch', torch.__version__, 'timm', timm.__version__, 'albumentations', albumentations.__version__,
       torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" 2>&1 | tee -a "$OUT/device.txt"
@@ -25,7 +25,9 @@ timeout "${TESTS_S:-200}" python3 -m pytest -q -p no:cacheprovider -m cuda --dur
   tests/cli/test_cuda.py tests/cli/test_train_eval_predict.py 2>&1 | tee "$OUT/cuda_tests.log"
 tests=${PIPESTATUS[0]}
 timm=(); [ -f bench/_work/timm_train.py ] && timm=(--timm-train bench/_work/timm_train.py)
-timeout "${BENCH_S:-330}" python3 bench/bench_gpu.py "${dry[@]}" "${timm[@]}" --results "$OUT/gpu.csv" 2>&1 \
+# timm at artkit's loader process count only: each extra count is another timm run per AMP mode
+timeout "${BENCH_S:-330}" python3 bench/bench_gpu.py "${dry[@]}" "${timm[@]}" --timm-workers artkit \
+  --results "$OUT/gpu.csv" 2>&1 \
   | tee "$OUT/bench_gpu.log"
 bench=${PIPESTATUS[0]}
 echo "cuda tests: rc $tests; bench_gpu.py: rc $bench (rows in $OUT/gpu.csv)"

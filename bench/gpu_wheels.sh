@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/_work/wheels
-names=(albumentations albucore pydantic pydantic_core annotated-types typing-inspection simsimd stringzilla cleanlab termcolor)
+# typing-extensions too: pydantic needs a newer one than an image may have
+names=(albumentations albucore pydantic pydantic_core annotated-types typing-inspection typing-extensions simsimd stringzilla
+  cleanlab termcolor)
 mapfile -t pins < <(python - "${names[@]}" <<'PY'
 import sys
 from importlib.metadata import version
