@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -178,6 +179,18 @@ def test_save_every_writes_last_within_epochs_at_updates(tmp_path: Path, monkeyp
     clock.advance(300)
     hook.on_step(loop, _step(100, steps=100))  # the epoch's last step: its own last.pt follows at once
     assert len(saved) == 1
+
+
+def test_save_every_saves_the_loss_read_now_not_the_last_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """On a GPU a step's loss is up to 16 steps old: the resumed epoch's mean would miss them."""
+    clock, saved = FakeClock(), []
+    monkeypatch.setattr(checkpoints, "save_last", lambda loop, row, epoch, updates, within=None: saved.append(within))
+    loop, hook = FakeLoop(tmp_path), SaveEveryHook(seconds=600, clock=clock)
+    hook.on_start(loop)
+    clock.advance(601)
+    step = dataclasses.replace(_step(12), loss=1.0, images=64, exact=lambda: (2.0, 96))
+    hook.on_step(loop, step)
+    assert saved == [{"step": 12, "loss_sum": 2.0 * 96, "images": 96}]
 
 
 def test_the_budget_hook_plans_after_the_probe_and_replans_after_each_epoch(tmp_path: Path):

@@ -136,3 +136,34 @@ def test_a_nan_loss_read_every_few_steps_stops_within_them():
     parts.criterion = NanFromStep3()
     with pytest.raises(NonFiniteLoss, match="loss became nan by step 4 of the epoch"):
         train_one_epoch(parts, _batches(32), CPU, 0, sync_every=4)
+
+
+def test_a_step_can_read_the_exact_loss_between_reads():
+    """On a GPU a step's loss is as of the last read (steps ago); ``exact`` reads it now, as a checkpoint needs."""
+    seen: dict[int, list] = {1: [], 4: []}
+    for every in (1, 4):
+        torch.manual_seed(0)
+
+        def look(step, every=every):
+            if step.step == 3:  # not yet read with reads every 4
+                seen[every] = [step.loss, step.images, *step.exact()]
+
+        train_one_epoch(_parts(Tiny()), _batches(32), CPU, 0, on_step=look, sync_every=every)
+    lagging, exact = seen[4], seen[1]
+    assert lagging[1] == 0 and lagging[3] == exact[1] == 12
+    assert lagging[2] == pytest.approx(exact[0], rel=1e-6)
+
+
+def test_reading_the_exact_loss_after_a_nan_raises_instead_of_saving():
+    class NanFromStep2(torch.nn.Module):
+        calls = 0
+
+        def forward(self, logits, target):
+            self.calls += 1
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            return loss * float("nan") if self.calls >= 2 else loss
+
+    parts = _parts(Tiny())
+    parts.criterion = NanFromStep2()
+    with pytest.raises(NonFiniteLoss, match="by step 3"):
+        train_one_epoch(parts, _batches(32), CPU, 0, on_step=lambda s: s.step == 3 and s.exact(), sync_every=8)

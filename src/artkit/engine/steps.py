@@ -74,6 +74,9 @@ class Step:
     num_updates: int  # optimiser updates so far in the run, this step's included
     at_update: bool  # the step ended with an optimiser update (a checkpoint or a stop may only come here)
     epoch: int = 0  # 0-based index of the epoch (set by the loop)
+    # ``loss`` and ``images`` are as of the last read of the loss (on a GPU, up to SYNC_EVERY steps ago); this
+    # reads it now (waiting for the device) and gives them exact, or raises NonFiniteLoss: what a checkpoint needs
+    exact: Callable[[], tuple[float, int]] | None = None
 
 
 StepCallback = Callable[[Step], bool | None]  # -> stop the epoch now?
@@ -167,6 +170,11 @@ def train_one_epoch(
         seen += images.shape[0]
         tally.read(step + 1, force=step + 1 == steps)
         if on_step is not None:
+
+            def exact(at: int = step + 1) -> tuple[float, int]:
+                tally.read(at, force=True)
+                return tally.mean, tally.images
+
             info = Step(
                 step=step + 1,
                 steps=steps,
@@ -176,6 +184,7 @@ def train_one_epoch(
                 images=tally.images,
                 num_updates=num_updates,
                 at_update=updating,
+                exact=exact,
             )
             if on_step(info) and updating:
                 break

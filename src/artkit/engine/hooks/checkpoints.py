@@ -43,7 +43,9 @@ class SaveEveryHook(Hook):
         if step.at_update and step.step < step.steps and self.clock() - self.saved >= self.seconds:
             if loop.s.dist.main:
                 last_row = loop.s.rows[-1] if loop.s.rows else {"epoch": step.epoch}
-                within = {"step": step.step, "loss_sum": step.loss * step.images, "images": step.images}
+                # the loss read now: on a GPU the step's own is steps old, and a NaN since must not be saved
+                loss, images = step.exact() if step.exact is not None else (step.loss, step.images)
+                within = {"step": step.step, "loss_sum": loss * images, "images": images}
                 save_last(loop, last_row, step.epoch, step.num_updates, within=within)
             self.saved = self.clock()
         return False
