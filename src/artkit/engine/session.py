@@ -82,6 +82,11 @@ def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) 
     try:
         with torch.no_grad(), rt.autocast():
             model(rt.images(torch.zeros(1, 3, size, size)))
+    except torch.cuda.OutOfMemoryError:  # a RuntimeError too, but not a size the model cannot take
+        raise ArtkitError(
+            f"CUDA ran out of memory running {name} on one {size} px image",
+            "other processes may hold the GPU's memory (nvidia-smi shows them); else a smaller --model or --img-size",
+        ) from None
     except (AssertionError, RuntimeError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ArtkitError(

@@ -102,16 +102,19 @@ class TrainLoop:
         row = self.train_epoch(epoch)
         val = None
         if s.data.has_val:
-            val = validate(
-                s.parts.eval_model(),
-                s.loaders.val,
-                s.data.targets(s.data.val_rows),
-                s.parts.criterion,
-                s.rt,
-                self.reporter,
-                s.dist,
-                s.dcfg.img_size,
-            )
+            try:
+                val = validate(
+                    s.parts.eval_model(),
+                    s.loaders.val,
+                    s.data.targets(s.data.val_rows),
+                    s.parts.criterion,
+                    s.rt,
+                    self.reporter,
+                    s.dist,
+                    s.dcfg.img_size,
+                )
+            except torch.cuda.OutOfMemoryError:  # validation holds a second (fused) copy of the model
+                raise oom_error(s.cfg.batch_size) from None
             row.update(val.metrics)
             if not val.finite:
                 self.reporter.message(

@@ -1,0 +1,52 @@
+"""CUDA out of memory, wherever it strikes, ends in one message with the fix (a smaller batch at the same
+effective batch), never a traceback. The GPU's error is raised on the CPU here, where the commands meet it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import TINY, artkit
+
+
+def _out_of_memory(*args, **kwargs):
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+@pytest.mark.parametrize("where", ["train_one_epoch", "validate"])
+def test_out_of_memory_in_training_or_validation_names_the_fix(
+    dacon: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+):
+    import artkit.engine.trainer as trainer
+
+    monkeypatch.setattr(trainer, where, _out_of_memory)
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path, ok=False)
+    assert r.exit_code == 2, r.output
+    assert "CUDA ran out of memory at --batch-size 8" in r.output and "--batch-size 4 --grad-accum 2" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_out_of_memory_in_predict_names_the_fix(dacon: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import artkit.engine.steps as steps
+
+    artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path)
+    monkeypatch.setattr(steps, "predict_logits_of", _out_of_memory)
+    r = artkit("predict", tmp_path / "train" / "best.pt", "--data", dacon, "-o", tmp_path / "s.csv", ok=False)
+    assert r.exit_code == 2 and "CUDA ran out of memory at --batch-size" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_out_of_memory_on_the_first_blank_image_is_not_called_a_size_problem():
+    from artkit.engine.device import Runtime
+    from artkit.engine.session import check_input_size
+    from artkit.errors import ArtkitError
+
+    class Huge(torch.nn.Module):
+        def forward(self, x):
+            _out_of_memory()
+
+    with pytest.raises(ArtkitError, match="ran out of memory running huge on one 64 px image") as caught:
+        check_input_size(Huge(), "huge", 64, Runtime.create("cpu", "off"))
+    assert "nvidia-smi" in caught.value.hint and "cannot take" not in caught.value.message
