@@ -86,3 +86,22 @@ def test_a_model_with_non_finite_outputs_is_left_as_it_is():
         next(model.parameters()).fill_(float("nan"))  # a diverged run's weights
     fused, count = fuse_conv_bn(model, _probe())
     assert fused is model and count == 0
+
+
+def test_the_comparison_runs_without_tf32_and_leaves_the_settings_as_they_were():
+    """On a GPU, cuDNN's TF32 convolutions (on by default) differ from fp32 by more than the check allows: under
+    them every fusion was refused, silently, and validation ran the slower model."""
+    if not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"):
+        pytest.skip("torch before 2.9 has only the legacy TF32 flags")
+    model = _with_statistics(create_model("test_efficientnet", num_classes=5, pretrained=False))
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append((conv.fp32_precision, matmul.fp32_precision)))
+    before = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision = matmul.fp32_precision = "tf32"
+    try:
+        count = fuse_conv_bn(model, _probe())[1]
+        assert count > 0 and seen[-1] == ("ieee", "ieee")  # the model's own logits, computed for the comparison
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("tf32", "tf32")
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before

@@ -10,6 +10,7 @@ pads kernels instead of inputs for TensorFlow's 'same' padding (models/same_pad.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -61,6 +62,26 @@ def _after_norm(norm: nn.BatchNorm2d) -> nn.Module:
     return nn.Sequential(norm.drop, norm.act) if type(norm) is not nn.BatchNorm2d else nn.Identity()
 
 
+@contextlib.contextmanager
+def full_fp32_math():
+    """No TF32 on a GPU while the two models are compared: cuDNN's TF32 convolutions (on by default) differ from
+    fp32 by more than :data:`FUSE_RTOL`, and a comparison under them would refuse every fusion. torch 2.9 has a new
+    API for this, and refuses to read the old flags once the new one is used: each torch gets its own."""
+    backends = torch.backends
+    if hasattr(getattr(backends.cudnn, "conv", None), "fp32_precision"):
+        flags = [(backends.cudnn.conv, "fp32_precision", "ieee"), (backends.cuda.matmul, "fp32_precision", "ieee")]
+    else:
+        flags = [(backends.cudnn, "allow_tf32", False), (backends.cuda.matmul, "allow_tf32", False)]
+    saved = [getattr(owner, name) for owner, name, _ in flags]
+    for owner, name, value in flags:
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for (owner, name, _), value in zip(flags, saved):
+            setattr(owner, name, value)
+
+
 def fuse_conv_bn(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
     """A copy of ``model`` (in eval mode) with its convolution + batch norm pairs fused, and how many were; the
     model itself, and 0, when the copy would change nothing or its logits on ``probe`` differ from the model's. The
@@ -85,7 +106,7 @@ def fuse_conv_bn(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]
         conv.weight, conv.bias = weight, bias
         parent, _, attr = names[norm].rpartition(".")
         setattr(fused.get_submodule(parent), attr, _after_norm(norm))
-    with torch.no_grad():
+    with torch.no_grad(), full_fp32_math():
         expected, got = model(probe).float(), fused(probe).float()
     if not bool(torch.isfinite(expected).all()):  # diverged weights: nothing to compare, and nothing to speed up
         return model, 0
