@@ -11,12 +11,12 @@ import torch
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch random states (and each GPU's, once CUDA is in use: dropout and drop-path draw
-    there) as tensors and plain values (weights_only-safe)."""
+    """Python, numpy and torch random states (and this process's GPU's, once CUDA is in use: dropout and
+    drop-path draw there) as tensors and plain values (weights_only-safe)."""
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized() else {}),
+        **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_initialized() else {}),
         "python": random.getstate(),
         "numpy": {
             "keys": torch.from_numpy(np_state[1].astype(np.int64)),
@@ -29,9 +29,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    gpus = state.get("cuda") or []
-    if gpus and torch.cuda.is_available() and len(gpus) == torch.cuda.device_count():  # else: another machine
-        torch.cuda.set_rng_state_all(gpus)
+    if state.get("cuda") is not None and torch.cuda.is_available():  # resumed on a CPU: only the CPU's states
+        torch.cuda.set_rng_state(state["cuda"])
     random.setstate(_to_tuple(state["python"]))
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))

@@ -64,9 +64,10 @@ def _after_norm(norm: nn.BatchNorm2d) -> nn.Module:
 
 @contextlib.contextmanager
 def full_fp32_math():
-    """No TF32 on a GPU while the two models are compared: cuDNN's TF32 convolutions (on by default) differ from
-    fp32 by more than :data:`FUSE_RTOL`, and a comparison under them would refuse every fusion. torch 2.9 has a new
-    API for this, and refuses to read the old flags once the new one is used: each torch gets its own."""
+    """No TF32 on a GPU while the two models are compared: cuDNN's TF32 convolutions (on by default) can differ
+    from fp32 by more than :data:`FUSE_RTOL` allows, and a comparison under them could refuse a sound fusion.
+    torch 2.9 has a new API for this, and refuses to read the old flags once the new one is used: each torch gets
+    its own."""
     backends = torch.backends
     if hasattr(getattr(backends.cudnn, "conv", None), "fp32_precision"):
         flags = [(backends.cudnn.conv, "fp32_precision", "ieee"), (backends.cuda.matmul, "fp32_precision", "ieee")]
