@@ -184,8 +184,8 @@ def test_two_nodes_on_one_machine(tmp_path: Path):
 def test_artkit_launches_cpu_processes_and_fans_folds_out(tmp_path: Path):
     data = make_dacon(tmp_path / "data")
     base = [sys.executable, "-m", "artkit", "train", str(data), *TINY_ARGS[:-2], "--epochs", "1"]
-    ddp = subprocess.run(
-        [*base, "--devices", "cpu:2", "--out", str(tmp_path / "ddp")],
+    ddp = subprocess.run(  # with a frozen backbone at first: DDP raised at the second step when parameters froze
+        [*base, "--devices", "cpu:2", "--epochs", "2", "--freeze-epochs", "1", "--out", str(tmp_path / "ddp")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -257,6 +257,23 @@ def test_each_nccl_rank_takes_its_own_gpu_before_joining(monkeypatch: pytest.Mon
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setattr(td, "init_process_group", lambda **kwargs: calls.append(("join", kwargs["backend"])))
     distributed.init(Dist(rank=1, world=4, local_rank=3), backend)
     assert calls == [("set_device", d) for d in devices] + [("join", backend)]
+
+
+def test_sync_bn_keeps_the_activations_timms_norms_carry():
+    """torch's converter dropped them: the run trained another network than its checkpoint is loaded into."""
+    import copy
+
+    from artkit.engine.session import to_sync_batchnorm
+    from artkit.models.factory import create_model
+
+    model = create_model("test_efficientnet", num_classes=3, pretrained=False).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        converted = to_sync_batchnorm(copy.deepcopy(model)).eval()
+        assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in converted.modules())
+        assert torch.allclose(converted(x), expected, atol=1e-5)

@@ -62,8 +62,21 @@ def build_model(cfg: TrainConfig, n_classes: int, resuming: bool, reporter: Repo
     return model, "timm pretrained weights" if pretrained else "random init"
 
 
-def wrap_distributed(model: torch.nn.Module, rt: Runtime, dist: Dist, sync_bn: bool) -> torch.nn.Module | None:
-    """The model wrapped in DistributedDataParallel when several processes train it (None for one process)."""
+def to_sync_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every batch norm synchronised across processes (--sync-bn). timm's converter, not torch's:
+    torch's turns timm's BatchNormAct2d into a plain norm and drops the activation it carries (49 of them in
+    efficientnet_b0), so the run trained another network than the one its checkpoint is loaded into."""
+    from timm.layers import convert_sync_batchnorm
+
+    return convert_sync_batchnorm(model)
+
+
+def wrap_distributed(
+    model: torch.nn.Module, rt: Runtime, dist: Dist, sync_bn: bool, freezes: bool = False
+) -> torch.nn.Module | None:
+    """The model wrapped in DistributedDataParallel when several processes train it (None for one process).
+    ``freezes``: some epochs train the head alone (--freeze-epochs), so DDP must expect parameters without
+    gradients (it raised at the second step)."""
     if not dist.active:
         return None
     from torch.nn.parallel import DistributedDataParallel
@@ -71,8 +84,10 @@ def wrap_distributed(model: torch.nn.Module, rt: Runtime, dist: Dist, sync_bn: b
     if sync_bn:
         if rt.device.type != "cuda":
             raise ArtkitError("--sync-bn needs CUDA GPUs", "leave it out on the CPU")
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        model = to_sync_batchnorm(model)
+    return DistributedDataParallel(
+        model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None, find_unused_parameters=freezes
+    )
 
 
 def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) -> None:
@@ -191,7 +206,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     check_input_size(model, cfg.model, min(dcfg.img_size, cfg.img_size_start or dcfg.img_size), rt)
     loaders = build_loaders(cfg, data, dcfg, workers, rt, dist)
     parts = build_parts(cfg, model, data, rt, len(loaders.train))
-    parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn)
+    parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn, freezes=cfg.freeze_epochs > 0)
     parts.compiled = rt.compiled(model if parts.net is None else parts.net) if rt.compile else None
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
     state = restore(last, parts, stopper) if last is not None else ResumeState()
