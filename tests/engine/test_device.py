@@ -102,3 +102,46 @@ def test_batches_are_normalised_on_the_device_as_albumentations_normalises_each_
     assert images.dtype == torch.float32 and images.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(images, expected, atol=1e-5, rtol=0)
     assert targets.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("spec", ["cuda:1", "cuda"])
+def test_a_named_gpu_becomes_the_current_one(monkeypatch, spec: str):
+    """`--device cuda:1` (a k-fold fan-out child, `predict --device cuda:1`) ran on GPU 1 while pinned memory and
+    the random state went to GPU 0, whose memory every such process took a share of."""
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    rt = Runtime.create(spec, "off")
+    assert current == ([torch.device("cuda:1")] if spec == "cuda:1" else [])
+    assert rt.device == torch.device(spec)
+    Runtime.create("cuda", "off", local_rank=1)  # one of torchrun's processes: its LOCAL_RANK's GPU
+    assert current[-1] == torch.device("cuda:1")
+
+
+@pytest.mark.parametrize(
+    ("visible", "ids", "children"),
+    [(None, [0, 1], "0,1"), ("4,5,6", [0, 2], "4,6"), ("GPU-aa,GPU-bb", [1], "GPU-bb"), ("", [1], "1")],
+)
+def test_devices_count_the_gpus_this_process_sees(monkeypatch, visible, ids, children):
+    """With CUDA_VISIBLE_DEVICES=4,5 (a cluster's job), --devices 0,1 ran on GPUs 0 and 1: someone else's."""
+    from artkit.engine.launch import Devices, child_env
+
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert child_env(Devices(kind="cuda", ids=ids))["CUDA_VISIBLE_DEVICES"] == children
+
+
+@pytest.mark.parametrize(("rank", "count", "gpu"), [(1, 4, 1), (1, 1, 0), (3, 2, None)])
+def test_each_rank_takes_its_gpu_or_the_only_one_it_sees(monkeypatch, rank: int, count: int, gpu: int | None):
+    """Clusters that give each process a GPU of its own set LOCAL_RANK 1 where the process sees one GPU: set_device(1)
+    failed with an invalid ordinal."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    if gpu is None:
+        with pytest.raises(ArtkitError, match="LOCAL_RANK 3, but this process sees 2 GPU"):
+            dev.gpu_for_rank(rank)
+    else:
+        assert dev.gpu_for_rank(rank) == gpu

@@ -28,6 +28,20 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def gpu_for_rank(local_rank: int) -> int:
+    """The GPU (among those this process sees) of the process with ``local_rank``: its LOCAL_RANK'th, or the only
+    one where a cluster gives each process a GPU of its own (CUDA_VISIBLE_DEVICES set per task)."""
+    count = torch.cuda.device_count()
+    if local_rank < count:
+        return local_rank
+    if count == 1:
+        return 0
+    raise ArtkitError(
+        f"LOCAL_RANK {local_rank}, but this process sees {count} GPU(s)",
+        "start one process per GPU (torchrun --nproc_per_node=<GPUs>), or give each process one GPU",
+    )
+
+
 # bf16 autocast against fp32, a bare training step and a bare forward, on CPUs whose instructions compute in bf16
 # (2 threads, tf_efficientnet_lite0, 128 px, batch 32, channels_last; bench/bench_amp_cpu.py, results/amp_cpu.csv).
 # Without such instructions bf16 is emulated: a whole predict ran 0.125x fp32 (bench/results/bf16_predict.csv).
@@ -109,7 +123,8 @@ class Runtime:
         ``phase``: 'train' or 'inference', which --amp auto may run at different precisions."""
         dev = resolve_device(device)
         if local_rank is not None and dev.type == "cuda" and device in ("auto", "cuda"):
-            dev = resolve_device(f"cuda:{local_rank}")
+            dev = resolve_device(f"cuda:{gpu_for_rank(local_rank)}")
+        if dev.type == "cuda" and dev.index is not None:  # pinned-memory threads and the RNG follow, not cuda:0
             torch.cuda.set_device(dev)
         dtype, reason = choose_amp(amp, dev, phase)
         return cls(

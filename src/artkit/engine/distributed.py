@@ -89,7 +89,9 @@ def init(dist: Dist, backend: str) -> None:
     if backend == "nccl":  # before any collective: each rank's NCCL calls go to its own GPU, not all to cuda:0
         import torch
 
-        torch.cuda.set_device(dist.local_rank)
+        from artkit.engine.device import gpu_for_rank
+
+        torch.cuda.set_device(gpu_for_rank(dist.local_rank))
     try:
         td.init_process_group(backend=backend, rank=dist.rank, world_size=dist.world)
     except (RuntimeError, ValueError) as exc:

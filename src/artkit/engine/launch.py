@@ -139,8 +139,15 @@ def printable(command: list[str]) -> str:
 def child_env(devices: Devices) -> dict[str, str]:
     env = dict(os.environ)
     if devices.kind == "cuda":
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, devices.ids))
+        env["CUDA_VISIBLE_DEVICES"] = visible_to_children(devices.ids)
     return env
+
+
+def visible_to_children(ids: list[int]) -> str:
+    """CUDA_VISIBLE_DEVICES for processes on GPUs ``ids``, which count the GPUs this process sees: with its own
+    CUDA_VISIBLE_DEVICES (a cluster's job, '4,5', or UUIDs and MIG names), id 0 is its first entry, not GPU 0."""
+    seen = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    return ",".join(seen[i] if i < len(seen) else str(i) for i in ids) if seen else ",".join(map(str, ids))
 
 
 @dataclass(kw_only=True)
