@@ -6,7 +6,7 @@ import pytest
 
 from artkit.inference.evaluate import differs_from_run
 
-from helpers import TINY, artkit
+from helpers import TINY, artkit, make_dacon
 
 
 @pytest.mark.slow
@@ -45,3 +45,21 @@ def test_predict_scores_a_labelled_csv_in_its_own_order(dacon: Path, tmp_path: P
     assert "macro-F1" in out and "on the labels of" in out and "(tta hflip)" in out
     sub = pd.read_csv(tmp_path / "sub.csv", dtype=str)
     assert sub["id"].tolist() == labelled["id"].tolist()
+
+
+def test_evals_grad_cam_panels_run_on_evals_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """They ran on 'auto' (GPU 0) whatever --device said: `eval --device cpu` still used the GPU."""
+    from artkit.engine.device import Runtime
+
+    data = make_dacon(tmp_path / "data")
+    artkit("train", data, *TINY, "--epochs", "1", "--out", tmp_path)
+    asked = []
+    create = Runtime.create.__func__
+
+    def recording(cls, device="auto", *args, **kwargs):
+        asked.append(device)
+        return create(cls, device, *args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "create", classmethod(recording))
+    artkit("eval", tmp_path / "train" / "best.pt", "--device", "cpu", "--out", tmp_path / "ev")
+    assert list((tmp_path / "ev").glob("**/loss_*.png")) and asked and set(asked) == {"cpu"}

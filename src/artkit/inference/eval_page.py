@@ -108,15 +108,18 @@ def confused_sheet(s: Scored, confused: list[dict], path: Path, workers: int | N
     return contact_sheet(rows, path, thumb=112, workers=workers, title="true → predicted as (id · probability)")
 
 
-def top_loss_panels(s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], source: str, folder: Path) -> list[Path]:
-    """Image | Grad-CAM for the predicted class, with given and predicted labels, for each top loss."""
+def top_loss_panels(
+    s: Scored, losses: pd.DataFrame, ckpt: dict[str, Any], source: str, folder: Path, device: str = "auto"
+) -> list[Path]:
+    """Image | Grad-CAM for the predicted class, with given and predicted labels, for each top loss, computed on
+    ``device`` (eval's --device)."""
     from artkit.data.images import load_image
     from artkit.inference.explain import Explainer
     from artkit.render.overlay import panel
 
     if losses.empty:
         return []
-    explainer = Explainer(ckpt, source, layer=None)
+    explainer = Explainer(ckpt, source, layer=None, device=device)
     images = [load_image(p, ckpt["img_size"]) for p in losses["file"]]
     maps = explainer.explain_for(images, [s.classes.index(c) for c in losses["predicted"]])
     paths = []
@@ -213,8 +216,9 @@ def write_report(
     ckpt: dict[str, Any],
     checkpoint: str,
     workers: int | None,
+    device: str = "auto",
 ) -> Path:
-    """report.html with its pictures, and review.csv, in ``out``."""
+    """report.html with its pictures, and review.csv, in ``out``; its Grad-CAM panels computed on ``device``."""
     from artkit.plots import plot_curves, plot_per_class
 
     figures = {
@@ -229,7 +233,7 @@ def write_report(
     map_method = feature_map(s, out / figures["features"])
     write_review(s, out / figures["review"])
     losses = top_losses(s)
-    panels = top_loss_panels(s, losses, ckpt, checkpoint, out)
+    panels = top_loss_panels(s, losses, ckpt, checkpoint, out, device)
     results = Path(checkpoint).parent / "results.csv"
     if results.is_file():
         from artkit.engine.runs import read_results

@@ -109,6 +109,7 @@ def write_eval_files(out: Path, cfg: EvalConfig, ckpt: dict[str, Any], described
         ckpt,
         cfg.checkpoint,
         cfg.workers,
+        cfg.device,
     )
     return EvalResult(
         metrics=metrics, per_class=pc, confused=confused, rows=len(y), source=described, out_dir=out, files=files
