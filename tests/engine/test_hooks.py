@@ -193,6 +193,51 @@ def test_save_every_saves_the_loss_read_now_not_the_last_read(tmp_path: Path, mo
     assert saved == [{"step": 12, "loss_sum": 2.0 * 96, "images": 96}]
 
 
+@pytest.mark.parametrize("rank1_pace", [0.5, 4.0])
+def test_with_several_processes_every_rank_stops_where_rank_0_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rank1_pace: float
+):
+    """Each rank kept the stop step of its own clock: one left the epoch while the others waited in a collective."""
+    import artkit.engine.hooks.budget as budget_hook
+    from artkit.engine.distributed import Dist
+
+    said: list = []  # what rank 0 broadcast, in order: rank 1 receives it
+
+    def run(rank: int, pace: float) -> tuple[list[int], list[tuple]]:
+        clock, heard = FakeClock(), iter(list(said))
+        loop = FakeLoop(tmp_path / str(rank), time="100s", epochs=1)
+        loop.s.dist = Dist(rank=rank, world=2)
+        monkeypatch.setattr(
+            budget_hook, "broadcast", lambda obj, dist: said.append(obj) or obj if rank == 0 else next(heard)
+        )
+        hook = TimeBudgetHook(TimeBudget(seconds=100, clock=clock))
+        hook.on_start(loop)
+        hook.on_epoch_start(loop, 0)
+        stops = []
+        for step in range(1, 101):
+            clock.advance(pace)
+            if hook.on_step(loop, _step(step)):
+                stops.append(step)
+                break
+        return stops, loop.plans
+
+    rank0 = run(0, 2.0)  # 100 steps of 2 s: the epoch does not fit, the run ends within it
+    assert rank0[0] and run(1, rank1_pace) == rank0
+
+
+def test_the_budget_hook_times_the_first_steps_after_the_device_finished_them(tmp_path: Path):
+    """On a GPU the host runs steps ahead: the plan's two timings (step 1, the probe) read the loss first."""
+    clock, reads = FakeClock(), []
+    loop = FakeLoop(tmp_path, time="1000s", epochs=1)
+    hook = TimeBudgetHook(TimeBudget(seconds=1000, clock=clock))
+    hook.on_start(loop)
+    hook.on_epoch_start(loop, 0)
+    for step in range(1, 21):
+        clock.advance(1.0)
+        hook.on_step(loop, dataclasses.replace(_step(step), exact=lambda step=step: reads.append(step) or (1.0, 8)))
+    assert reads == [1, hook.planner.probe_steps()]
+
+
 def test_the_budget_hook_plans_after_the_probe_and_replans_after_each_epoch(tmp_path: Path):
     clock = FakeClock()
     loop = FakeLoop(tmp_path, time="1000s", epochs=1)

@@ -10,6 +10,7 @@ from artkit.engine.config import parse_duration
 from artkit.engine.distributed import broadcast
 from artkit.engine.hooks.base import EpochEnd, Hook, Step
 from artkit.engine.rundata import progressive_size
+from artkit.engine.steps import SYNC_EVERY
 
 
 class TimeBudgetHook(Hook):
@@ -43,19 +44,26 @@ class TimeBudgetHook(Hook):
     def on_step(self, loop, step: Step) -> bool:
         """True: the budget ends the run at this step."""
         planner, s, dist = self.planner, loop.s, loop.s.dist
+        if step.exact is not None and step.step in (1, planner.probe_steps()):
+            step.exact()  # the plan's two timings wait for the GPU: the host runs steps ahead of it
         seconds = planner.budget.clock() - self.epoch_started
         self.first_step = seconds if step.step == 1 else self.first_step
         self.last_step = (step.step, seconds)
         if step.step < planner.probe_steps():  # too few steps to judge the speed by
             return False
+        # several processes decide with rank 0's clock, all at the same steps: a rank that stopped alone would
+        # leave the others waiting in a collective for ever
         if not planner.epoch_seconds and step.step == planner.probe_steps():
             total = broadcast(planner.from_steps(step.epoch, step.step, seconds, self.first_step), dist)
-            loop.replan(total, step.num_updates, stop_step=broadcast(planner.stop_step, dist))
+            planner.stop_step = broadcast(planner.stop_step, dist)
+            loop.replan(total, step.num_updates, stop_step=planner.stop_step)
             self._first_plan(loop, total)
+        elif dist.active and step.step % SYNC_EVERY:
+            pass  # a collective at every step would make each step wait for the GPU
         elif s.cfg.epochs > step.epoch + 1 and broadcast(planner.out_of_time(step.step, seconds), dist):
             loop.replan(step.epoch + 1, step.num_updates)
         elif s.cfg.epochs == step.epoch + 1 and planner.stop_step is None:
-            stop = broadcast(planner.stop_within(step.step, seconds), dist)
+            stop = planner.stop_step = broadcast(planner.stop_within(step.step, seconds), dist)
             if stop is not None:
                 loop.reporter.message(
                     f"--time {s.cfg.time}: the last epoch runs slower than planned: it ends at step {stop}"
