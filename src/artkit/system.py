@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 MAX_DEFAULT_WORKERS = 8  # beyond this, more loader or scan processes rarely pay for their memory
+PROCESSES_ENV = "ARTKIT_PROCESSES"  # set by artkit's launcher in each process it fans out
 
 
 def default_workers() -> int:
@@ -21,11 +22,26 @@ def loader_workers(device_type: str) -> int:
     cores, against the mean of a bare step before and after, two pairs each: training 0.90x and 1.27x without
     loader processes, 0.97x and 0.83x with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x
     and 0.93x (bench/results/cpu_workers.csv)."""
+    cores = (os.cpu_count() or 1) // processes_sharing_cores()
     if device_type != "cpu":
-        return default_workers()
+        return max(1, min(MAX_DEFAULT_WORKERS, cores))
     import torch
 
-    return max(0, min(MAX_DEFAULT_WORKERS, (os.cpu_count() or 1) - torch.get_num_threads()))
+    return max(0, min(MAX_DEFAULT_WORKERS, cores - torch.get_num_threads()))
+
+
+def processes_sharing_cores() -> int:
+    """The processes of one job that share this machine's cores: torchrun's LOCAL_WORLD_SIZE, or the k-fold
+    processes artkit fans out (ARTKIT_PROCESSES); each takes its share for its loader processes (8 folds on 16
+    cores took 8 loader processes each, training and validation: 128 in all)."""
+    for name in ("LOCAL_WORLD_SIZE", PROCESSES_ENV):
+        try:
+            count = int(os.environ.get(name, ""))
+        except ValueError:
+            continue
+        if count > 0:
+            return count
+    return 1
 
 
 def cache_dir() -> Path:

@@ -34,6 +34,26 @@ def test_a_cuda_build_without_a_gpu_is_noted(monkeypatch: pytest.MonkeyPatch):
     ],
 )
 def test_loader_processes_leave_a_cpu_model_its_cores(monkeypatch, cores, threads, device, workers):
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.delenv("ARTKIT_PROCESSES", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert loader_workers(device) == workers
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "device", "threads", "workers"),
+    [
+        ("LOCAL_WORLD_SIZE", "8", "cuda", 1, 2),  # torchrun's 8 processes on 16 cores
+        ("ARTKIT_PROCESSES", "4", "cuda", 1, 4),  # 4 folds fanned out
+        ("ARTKIT_PROCESSES", "2", "cpu", 4, 4),  # cpu:2 on 16 cores, 4 threads each
+        ("ARTKIT_PROCESSES", "junk", "cuda", 1, MAX_DEFAULT_WORKERS),
+    ],
+)
+def test_processes_of_one_job_share_the_cores_for_loading(monkeypatch, variable, value, device, threads, workers):
+    """8 folds on 16 cores each started 8 loader processes for training and 8 for validation: 128 in all."""
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert loader_workers(device) == workers

@@ -145,3 +145,11 @@ def test_each_rank_takes_its_gpu_or_the_only_one_it_sees(monkeypatch, rank: int,
             dev.gpu_for_rank(rank)
     else:
         assert dev.gpu_for_rank(rank) == gpu
+
+
+def test_fanned_out_fold_processes_know_how_many_share_the_machine():
+    from artkit.engine.launch import Devices, _single_env
+    from artkit.system import PROCESSES_ENV
+
+    assert _single_env(Devices(kind="cuda", ids=[0, 1, 2]), 0)[PROCESSES_ENV] == "3"
+    assert _single_env(Devices(kind="cpu", ids=[0, 1]), 1)[PROCESSES_ENV] == "2"

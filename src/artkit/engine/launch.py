@@ -20,6 +20,7 @@ from artkit.engine.config import TrainConfig, parse_duration
 from artkit.errors import ArtkitError
 from artkit.options import OptionInfo, options, save_config
 from artkit.progress import Reporter
+from artkit.system import PROCESSES_ENV
 
 LAUNCH_NOT_FORWARDED = {"devices", "chosen"}  # options the child processes must not see again
 
@@ -282,6 +283,7 @@ def fold_time(budget: TimeBudget, folds_left: int, devices: int) -> str:
 
 def _single_env(devices: Devices, slot: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    if devices.kind == "cpu":  # N processes share the cores
+    env[PROCESSES_ENV] = str(devices.count)  # N processes share the cores: each loads with its share
+    if devices.kind == "cpu":
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices.count)))
     return env
