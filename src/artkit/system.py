@@ -16,12 +16,13 @@ def default_workers() -> int:
 
 
 def loader_workers(device_type: str) -> int:
-    """Loader processes for a command that runs a model on ``device_type``. On a GPU, :func:`default_workers`. On a
-    CPU, the logical cores torch's threads leave free (none on most machines: the images are then loaded in the
-    main process, between steps), because loader processes take their time from the model's threads there. On 2
-    cores, against the mean of a bare step before and after, two pairs each: training 0.90x and 1.27x without
-    loader processes, 0.97x and 0.83x with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x
-    and 0.93x (bench/results/cpu_workers.csv)."""
+    """Loader processes for a command that runs a model on ``device_type``, out of this process's share of the
+    cores (:func:`processes_sharing_cores`). On a GPU, one per core, at most 8. On a CPU, the cores torch's
+    threads leave free (none on most machines: the images are then loaded in the main process, between steps),
+    because loader processes take their time from the model's threads there. On 2 cores, against the mean of a
+    bare step before and after, two pairs each: training 0.90x and 1.27x without loader processes, 0.97x and 0.83x
+    with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x and 0.93x
+    (bench/results/cpu_workers.csv)."""
     cores = (os.cpu_count() or 1) // processes_sharing_cores()
     if device_type != "cpu":
         return max(1, min(MAX_DEFAULT_WORKERS, cores))
