@@ -13,6 +13,7 @@ dry=(); [ "${1:-}" = --dry ] && dry=(--dry)
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; lscpu | grep 'Model name'; nproc; } \
   >"$OUT/device.txt" 2>&1
 if ! python3 -c "import albumentations, cleanlab" 2>/dev/null && compgen -G "bench/_work/wheels/*.whl" >/dev/null; then
+  # the image lacks them: these wheels (and timm at the version measured here) go first on the path
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/artkit-site \
     bench/_work/wheels/*.whl || exit 1
   export PYTHONPATH="/tmp/artkit-site:${PYTHONPATH:-}"

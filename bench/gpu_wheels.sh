@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/_work/wheels
-# typing-extensions too: pydantic needs a newer one than an image may have
+# typing-extensions too: pydantic needs a newer one than an image may have; and timm, so that the GPU runs the
+# timm the numbers here came from (timm's train.py, carried beside, needs a recent one)
 names=(albumentations albucore pydantic pydantic_core annotated-types typing-inspection typing-extensions simsimd stringzilla
-  cleanlab termcolor)
+  cleanlab termcolor timm)
 mapfile -t pins < <(python - "${names[@]}" <<'PY'
 import sys
 from importlib.metadata import version
