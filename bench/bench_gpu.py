@@ -298,6 +298,7 @@ def main() -> None:
         workers = loader_workers(device.type) if args.workers is None else args.workers
         timm_counts = sorted({workers if w == "artkit" else int(w) for w in args.timm_workers.split(",")})
         modes = args.amp_modes.split(",") if args.amp_modes else amp_modes(device)
+        setup = dict(device=name, dry=args.dry, model=args.model, img_size=args.img_size, batch=args.batch)
         for k, amp in enumerate(modes):
             bare = bare_images_per_s(args.model, args.img_size, args.batch, device, amp, True, args.steps)
             ours = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp)
@@ -317,11 +318,7 @@ def main() -> None:
             row = append_row(
                 args.results,
                 invocation(),
-                device=name,
-                dry=args.dry,
-                model=args.model,
-                img_size=args.img_size,
-                batch=args.batch,
+                **setup,
                 amp=amp,
                 bare_step_ips=round(bare, 1),
                 artkit_train_ips=round(ours, 1),
@@ -364,11 +361,7 @@ def main() -> None:
             append_row(
                 args.results,
                 invocation(),
-                device=name,
-                dry=args.dry,
-                model=args.model,
-                img_size=args.img_size,
-                batch=args.batch,
+                **setup,
                 amp=amp,
                 artkit_train_ips=round(ours, 1),
                 train_compile_ips=round(compiled, 1) if compiled else None,

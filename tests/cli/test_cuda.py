@@ -2,7 +2,7 @@
 
 Each test runs a command the way a user would, on the GPU, and checks what could differ there: the numeric path
 ``--amp auto`` picks and says, loader processes with pinned memory, the step loop that reads the loss only every
-few steps (and still stops on a NaN with the last good checkpoint kept), and the inference commands.
+few steps (its NaN test is test_train_eval_predict.py's, on both devices), and the inference commands.
 """
 
 from __future__ import annotations
@@ -36,32 +36,6 @@ def test_loader_processes_with_pinned_memory_train_and_predict_on_the_gpu(dacon:
     artkit("predict", tmp_path / "train" / "best.pt", "--data", dacon, "--device", "cuda", "--workers", "2",
            "-o", tmp_path / "s.csv")  # fmt: skip
     assert len(pd.read_csv(tmp_path / "s.csv")) == 7
-
-
-def test_a_nan_loss_on_the_gpu_stops_and_keeps_the_last_good_checkpoint(
-    dacon: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    import artkit.engine.session as session
-
-    real_create_loss = session.create_loss
-    steps_per_epoch = 3  # 19 training rows at batch size 8
-
-    def exploding_after_first_epoch(*args, **kwargs):
-        loss = real_create_loss(*args, **kwargs)
-        calls = {"n": 0}
-
-        class Exploding(torch.nn.Module):
-            def forward(self, logits, target):
-                calls["n"] += 1
-                value = loss(logits, target)
-                return value * float("nan") if calls["n"] > steps_per_epoch + 1 else value
-
-        return Exploding()
-
-    monkeypatch.setattr(session, "create_loss", exploding_after_first_epoch)
-    r = artkit("train", "--data", dacon, *TINY, "--device", "cuda", "--epochs", "3", "--out", tmp_path, ok=False)
-    assert r.exit_code == 2 and "nan" in r.output.lower() and "last good checkpoint" in r.output
-    assert torch.load(tmp_path / "train" / "last.pt", weights_only=True)["epoch"] == 1
 
 
 def test_eval_ensemble_and_explain_run_on_the_gpu(dacon: Path, tmp_path: Path):

@@ -123,17 +123,22 @@ def test_reading_the_loss_every_few_steps_gives_the_same_epoch():
     assert torch.equal(stats[0].weights, stats[1].weights)
 
 
+class NanFromStep(torch.nn.Module):
+    """Cross-entropy, NaN from the ``first`` step on."""
+
+    def __init__(self, first: int) -> None:
+        super().__init__()
+        self.first, self.calls = first, 0
+
+    def forward(self, logits, target):
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        return loss * float("nan") if self.calls >= self.first else loss
+
+
 def test_a_nan_loss_read_every_few_steps_stops_within_them():
-    class NanFromStep3(torch.nn.Module):
-        calls = 0
-
-        def forward(self, logits, target):
-            self.calls += 1
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            return loss * float("nan") if self.calls >= 3 else loss
-
     parts = _parts(Tiny())
-    parts.criterion = NanFromStep3()
+    parts.criterion = NanFromStep(3)
     with pytest.raises(NonFiniteLoss, match="loss became nan by step 4 of the epoch"):
         train_one_epoch(parts, _batches(32), CPU, 0, sync_every=4)
 
@@ -155,15 +160,7 @@ def test_a_step_can_read_the_exact_loss_between_reads():
 
 
 def test_reading_the_exact_loss_after_a_nan_raises_instead_of_saving():
-    class NanFromStep2(torch.nn.Module):
-        calls = 0
-
-        def forward(self, logits, target):
-            self.calls += 1
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            return loss * float("nan") if self.calls >= 2 else loss
-
     parts = _parts(Tiny())
-    parts.criterion = NanFromStep2()
+    parts.criterion = NanFromStep(2)
     with pytest.raises(NonFiniteLoss, match="by step 3"):
         train_one_epoch(parts, _batches(32), CPU, 0, on_step=lambda s: s.step == 3 and s.exact(), sync_every=8)
