@@ -71,13 +71,16 @@ def _sync(device: torch.device) -> None:
 def bare_images_per_s(
     model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int, fused: bool = False
 ) -> float:
-    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last; ``fused``:
-    a forward of the model with its convolutions and batch norms fused, as artkit's inference runs it."""
+    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last, with artkit's
+    malloc setting; ``fused``: a forward of the model with its convolutions and batch norms fused, as artkit's
+    inference runs it."""
     import timm
 
     from artkit.engine.optim import fused_kernels_for
     from artkit.models.fuse import fuse_conv_bn
+    from artkit.system import keep_freed_memory
 
+    keep_freed_memory()  # artkit's malloc setting, which every artkit command makes: against artkit, the loop alone
     model = timm.create_model(model_name, pretrained=False, num_classes=5)
     if fused:
         model = fuse_conv_bn(model, torch.randn(2, 3, size, size))[0]
@@ -221,9 +224,11 @@ def fused_optimizer(device: str) -> bool:
     return fused_kernels_for(torch.nn.Linear(1, 1).to(target))
 
 
-def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path, workers: int) -> float | None:
-    """timm's train.py on a folder-per-class copy of the training images, with ``workers`` loader processes:
-    images/s of its last epoch, from its own log."""
+def timm_train_images_per_s(
+    script: str, data: Path, args, amp: str, out: Path, workers: int, env: dict | None = None
+) -> float | None:
+    """timm's train.py on a folder-per-class copy of the training images, with ``workers`` loader processes (and
+    ``env``, this process's environment by default): images/s of its last epoch, from its own log."""
     import shutil
 
     import pandas as pd
@@ -245,7 +250,7 @@ def timm_train_images_per_s(script: str, data: Path, args, amp: str, out: Path, 
     if amp != "off":
         cmd += ["--amp", "--amp-dtype", {"bf16": "bfloat16", "fp16": "float16"}[amp]]
     cmd += ["--log-interval", "1", "--device", "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         print(f"timm train.py failed ({amp}): {done.stderr[-500:]}")
         return None

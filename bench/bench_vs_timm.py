@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_gpu import artkit_train_images_per_s, bare_images_per_s, timm_train_images_per_s, train_set
 from results import append_row, invocation
 
+# artkit's malloc setting (artkit.system.keep_freed_memory) in glibc's own variables, for a process artkit does not run
+TUNED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,12 +44,20 @@ def main() -> None:
     p.add_argument("--timm-workers", default="artkit,4", help="timm's loader processes, comma-separated")
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"])
+    p.add_argument(
+        "--timm-malloc",
+        default="system",
+        choices=["system", "artkit"],
+        help="timm's malloc: glibc's own, or artkit's setting through glibc's variables (how much is the allocator)",
+    )
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "vs_timm.csv"))
     args = p.parse_args()
     device = torch.device(args.device)
     from artkit.data.synthetic import make_demo_dataset
-    from artkit.system import loader_workers
+    from artkit.system import keep_freed_memory, loader_workers
 
+    tuned = keep_freed_memory()  # the bare step runs with artkit's allocator: artkit against bare is the loop alone
+    timm_env = dict(os.environ, **(TUNED_MALLOC_ENV if args.timm_malloc == "artkit" else {}))
     workers = loader_workers(device.type) if args.workers is None else args.workers
     timm_counts = sorted({workers if w == "artkit" else int(w) for w in args.timm_workers.split(",")})
     ratios = []
@@ -62,7 +73,9 @@ def main() -> None:
 
         def timm(k: int) -> float:
             out = Path(tmp) / f"timm{k}"
-            rates = [timm_train_images_per_s(args.timm_train, data, args, args.amp, out, w) for w in timm_counts]
+            rates = [
+                timm_train_images_per_s(args.timm_train, data, args, args.amp, out, w, timm_env) for w in timm_counts
+            ]
             return max(r for r in rates if r)
 
         for k in range(args.rounds):
@@ -84,6 +97,7 @@ def main() -> None:
                 amp=args.amp,
                 workers=workers,
                 timm_workers=",".join(map(str, timm_counts)),
+                malloc=f"artkit {'tuned' if tuned else 'system'}, timm {args.timm_malloc}",
                 bare_step_ips=round(step, 1),
                 artkit_train_ips=round(sides["artkit"], 1),
                 timm_train_ips=round(sides["timm"], 1),

@@ -4,10 +4,17 @@ build suits it."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 MAX_DEFAULT_WORKERS = 8  # beyond this, more loader or scan processes rarely pay for their memory
 PROCESSES_ENV = "ARTKIT_PROCESSES"  # set by artkit's launcher in each process it fans out
+MALLOC_ENV = "ARTKIT_MALLOC"  # "system" keeps the C library's own allocator settings
+# glibc's mallopt parameters, and the user's own ways of setting them (which artkit then leaves alone)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MALLOC_USER_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+KEPT_BLOCK_BYTES = 1 << 30  # blocks up to this size come from the heap and stay there when freed
+_malloc_tuned: bool | None = None  # None: not tried yet in this process
 
 
 def default_workers() -> int:
@@ -43,6 +50,44 @@ def processes_sharing_cores() -> int:
         if count > 0:
             return count
     return 1
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse, as jemalloc and tcmalloc (PyTorch's CPU tuning guide) do;
+    True when it does. By default glibc hands every freed block over 32 MB back to the kernel, and the next step
+    faults its pages in again, zeroed: at 224 px and batch 32, a training step of tf_efficientnet_lite0 on 2 cores
+    took 1.9-2.4 s with about 290,000 page faults and 0.9-1.1 s of kernel CPU time, and ran 1.36-1.49x as fast with
+    its memory kept; a forward 2.0-2.2x (bench/results/malloc.csv). The cost: up to a quarter more peak memory.
+    Once per process (loader processes forked later inherit it); only on Linux with glibc, and not where the user
+    set malloc's thresholds or ``ARTKIT_MALLOC=system``."""
+    global _malloc_tuned
+    if _malloc_tuned is None:
+        _malloc_tuned = _mallopt_keep() if _malloc_tunable() else False
+    return _malloc_tuned
+
+
+def _malloc_tunable() -> bool:
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    if os.environ.get(MALLOC_ENV, "").lower() == "system" or any(os.environ.get(n) for n in _MALLOC_USER_ENV):
+        return False
+    return "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def _mallopt_keep() -> bool:
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    # the mmap threshold first: the trim threshold alone would stop glibc raising the mmap threshold by itself, and
+    # every block over 128 KB would then be mapped and faulted in anew
+    if not mallopt(_M_MMAP_THRESHOLD, KEPT_BLOCK_BYTES):
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))  # mallopt takes a C int
 
 
 def cache_dir() -> Path:

@@ -4,10 +4,14 @@ it starts."""
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from artkit import system
 from artkit.system import CPU_WHEELS, MAX_DEFAULT_WORKERS, loader_workers, torch_build_note
 
 
@@ -57,3 +61,83 @@ def test_processes_of_one_job_share_the_cores_for_loading(monkeypatch, variable,
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert loader_workers(device) == workers
+
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+# allocates, fills and frees a 64 MB block (above the largest block glibc keeps by default) five times, through
+# glibc itself (numpy asks the kernel for huge pages), and prints the page faults of the last four
+FAULTS_OF_REUSE = """
+import ctypes, resource, sys
+from artkit.system import keep_freed_memory
+print(keep_freed_memory(), file=sys.stderr)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+def fill_and_free():
+    block = libc.malloc(64 * 2**20)
+    ctypes.memset(block, 1, 64 * 2**20)
+    libc.free(block)
+fill_and_free()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    fill_and_free()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def faults_of_reuse(malloc: str | None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "ARTKIT_MALLOC"}
+    if malloc:
+        env["ARTKIT_MALLOC"] = malloc
+    done = subprocess.run([sys.executable, "-c", FAULTS_OF_REUSE], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip())
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_freed_memory_is_kept_for_reuse_not_faulted_in_again():
+    pages = 4 * 64 * 2**20 // os.sysconf("SC_PAGE_SIZE")
+    kept = faults_of_reuse(None)  # artkit's setting: the freed block is reused as it is
+    assert kept < pages * 0.01
+    # as glibc comes, every reuse faults the block in again: page by page, or by 2 MB where the kernel gives every
+    # block huge pages (transparent_hugepage=always)
+    assert faults_of_reuse("system") > 50 * (kept + 1)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ARTKIT_MALLOC", "system"),
+        ("MALLOC_MMAP_THRESHOLD_", "131072"),
+        ("MALLOC_TRIM_THRESHOLD_", "0"),
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0"),
+    ],
+)
+def test_the_users_own_malloc_settings_are_left_alone(monkeypatch, variable, value):
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert system._malloc_tunable()
+    monkeypatch.setenv(variable, value)
+    assert not system._malloc_tunable()
+
+
+def test_malloc_is_tuned_only_with_glibc_and_once_a_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(system, "_mallopt_keep", lambda: calls.append(1) or True)
+    monkeypatch.setattr(system, "_malloc_tuned", None)
+    monkeypatch.delenv("ARTKIT_MALLOC", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))  # musl, say
+    assert system.keep_freed_memory() is False and not calls
+    monkeypatch.setattr(system, "_malloc_tuned", None)
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.36"))
+    assert system.keep_freed_memory() and system.keep_freed_memory()
+    assert calls == [1]
+
+
+def test_every_command_that_runs_a_model_tunes_malloc_first(monkeypatch):
+    from artkit.engine.device import Runtime
+
+    calls = []
+    monkeypatch.setattr(system, "keep_freed_memory", lambda: calls.append(1) or True)
+    Runtime.create("cpu", "off")
+    assert calls == [1]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from artkit import system
 from artkit.engine.config import AMP_MODES
 from artkit.errors import ArtkitError
 
@@ -121,6 +122,7 @@ class Runtime:
     ) -> Runtime:
         """``local_rank``: this process's GPU among several (one process per GPU, as torchrun starts them).
         ``phase``: 'train' or 'inference', which --amp auto may run at different precisions."""
+        system.keep_freed_memory()  # every command that runs a model comes here first
         dev = resolve_device(device)
         if local_rank is not None and dev.type == "cuda" and device in ("auto", "cuda"):
             dev = resolve_device(f"cuda:{gpu_for_rank(local_rank)}")

@@ -1,0 +1,119 @@
+"""glibc's malloc as it comes against artkit's setting (:func:`artkit.system.keep_freed_memory`): a bare training
+step and a bare forward, each in a fresh process, the two settings alternating.
+
+    python bench/bench_malloc.py --sizes 224:32,128:16 --rounds 3
+
+Each measurement is a process of its own (the setting holds for a process's life): "system" runs with
+``ARTKIT_MALLOC=system``, "artkit" calls ``keep_freed_memory()`` before the model is built, as every artkit command
+does. A row gives the milliseconds a step, the page faults and the kernel (system) CPU seconds a step, and the
+process's peak memory; the tuned row also gives its speed against the system row of its round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import append_row, invocation
+
+SETTINGS = ("system", "artkit")
+
+
+def measure(model_name: str, size: int, batch: int, train: bool, steps: int) -> dict:
+    """One process's measurement, after its setting was applied: per-step wall ms, page faults, kernel seconds."""
+    import timm
+    import torch
+
+    from artkit.engine.optim import fused_kernels_for
+    from artkit.system import keep_freed_memory
+
+    tuned = keep_freed_memory()
+    torch.manual_seed(0)
+    model = timm.create_model(model_name, pretrained=False, num_classes=50).train(train)
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 50, (batch,))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_kernels_for(model) or None)
+
+    def step() -> None:
+        if not train:
+            with torch.inference_mode():
+                model(x)
+            return
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "tuned": tuned,
+        "ms_per_step": round(seconds / steps * 1000, 1),
+        "faults_per_step": round((after.ru_minflt - before.ru_minflt) / steps),
+        "kernel_s_per_step": round((after.ru_stime - before.ru_stime) / steps, 3),
+        "peak_rss_mb": after.ru_maxrss // 1024,
+    }
+
+
+def run_child(setting: str, args, size: int, batch: int, train: bool) -> dict:
+    env = dict(os.environ)
+    env.pop("ARTKIT_MALLOC", None)
+    if setting == "system":
+        env["ARTKIT_MALLOC"] = "system"
+    cmd = [sys.executable, __file__, "--child", json.dumps([args.model, size, batch, train, args.steps])]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="tf_efficientnet_lite0")
+    p.add_argument("--sizes", default="224:32,128:16", help="img_size:batch pairs, comma-separated")
+    p.add_argument("--phases", default="train,forward")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=8, help="timed steps in each process")
+    p.add_argument("--results", default=str(Path(__file__).parent / "results" / "malloc.csv"))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(measure(*json.loads(args.child))))
+        return
+    for pair in args.sizes.split(","):
+        size, batch = (int(v) for v in pair.split(":"))
+        for phase in args.phases.split(","):
+            for r in range(args.rounds):
+                order = SETTINGS if r % 2 == 0 else SETTINGS[::-1]  # neither always runs first
+                got = {s: run_child(s, args, size, batch, phase == "train") for s in order}
+                for setting in SETTINGS:
+                    row = got[setting]
+                    ratio = got["system"]["ms_per_step"] / row["ms_per_step"]
+                    append_row(
+                        args.results,
+                        invocation(),
+                        phase=phase,
+                        round=r,
+                        malloc=setting,
+                        model=args.model,
+                        img_size=size,
+                        batch=batch,
+                        steps=args.steps,
+                        **row,
+                        speed_vs_system=round(ratio, 3),
+                    )
+                    print(f"{phase} {size}px b{batch} round {r} {setting}: {row} ({ratio:.2f}x system)")
+
+
+if __name__ == "__main__":
+    main()
