@@ -22,7 +22,7 @@ def machine() -> str:
     only the maker's ("AMD EPYC" for a Zen 3 without AVX-512 and for a Zen 4 with AVX512-BF16)."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        fields = {k.strip(): v for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)}
         model = fields["Model name"].strip()
         flags = set(fields.get("Flags", "").split())
         units = next((name for flag, name in VECTOR_UNITS if flag in flags), None)
