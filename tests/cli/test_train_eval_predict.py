@@ -1,6 +1,7 @@
 """End-to-end CLI tests on tiny synthetic data: train → eval → predict, resume, config, errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,28 @@ def test_train_eval_predict_end_to_end(dacon: Path, tmp_path: Path):
         assert z["ids"].tolist() == test["id"].tolist() and z["logits"].dtype == np.float32
         assert z["logits"].shape == (len(test), 3)
         assert [z["classes"][i] for i in z["logits"].argmax(1)] == written["artist"].tolist()
+
+
+@pytest.mark.slow
+def test_malloc_setting_changes_no_number(dacon: Path, tmp_path: Path):
+    """artkit's malloc setting (freed memory kept) changes where tensors live, never what they hold: two runs of one
+    seed, one with glibc's own settings, give the same losses and the same weights."""
+    runs = {}
+    for malloc in ("system", "artkit"):
+        env = {k: v for k, v in os.environ.items() if k != "ARTKIT_MALLOC"}
+        if malloc == "system":
+            env["ARTKIT_MALLOC"] = "system"
+        cmd = [sys.executable, "-m", "artkit", "train", "--data", str(dacon), *map(str, TINY), "--epochs", "2"]
+        cmd += ["--seed", "3", "--out", str(tmp_path / "runs"), "--name", malloc, "--aug", "light"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        runs[malloc] = tmp_path / "runs" / malloc
+    cols = ["train_loss", "val_loss", "val_acc", "val_macro_f1"]
+    first, second = (pd.read_csv(run / "results.csv")[cols] for run in runs.values())
+    pd.testing.assert_frame_equal(first, second)
+    weights = [torch.load(run / "last.pt", weights_only=True)["state_dict"] for run in runs.values()]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 @pytest.mark.slow
