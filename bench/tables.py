@@ -367,6 +367,23 @@ VIEWS: dict[str, Render] = {
             "machine": "machine",
             "date": "date",
         },
+        lambda frame: ~frame["phase"].str.startswith("artkit "),
+    ),
+    "malloc_commands": table(
+        "malloc",
+        {
+            "phase": "command",
+            "images": "images",
+            "round": "round",
+            "malloc": "malloc",
+            "images_per_s": "images/s",
+            "command_s": "command, s",
+            "speed_vs_system": "speed vs glibc's own (x)",
+            "commit": "code",
+            "machine": "machine",
+            "date": "date",
+        },
+        lambda frame: frame["phase"].str.startswith("artkit "),
     ),
     "compile": table(
         "compile",
