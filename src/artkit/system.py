@@ -1,5 +1,5 @@
-"""What this machine offers: the default number of worker processes, the cache folder, and whether its torch
-build suits it."""
+"""What this machine offers: the default number of worker processes, the cache folder, whether its torch build
+suits it, and how its C library's malloc keeps freed memory."""
 
 from __future__ import annotations
 

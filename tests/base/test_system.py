@@ -103,6 +103,11 @@ def test_freed_memory_is_kept_for_reuse_not_faulted_in_again():
     assert faults_of_reuse("system") > 50 * (kept + 1)
 
 
+def without_malloc_settings(monkeypatch) -> None:
+    for name in (system.MALLOC_ENV, *system._MALLOC_USER_ENV, "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -113,6 +118,7 @@ def test_freed_memory_is_kept_for_reuse_not_faulted_in_again():
     ],
 )
 def test_the_users_own_malloc_settings_are_left_alone(monkeypatch, variable, value):
+    without_malloc_settings(monkeypatch)
     monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.36"))
     monkeypatch.setattr(sys, "platform", "linux")
     assert system._malloc_tunable()
@@ -124,7 +130,7 @@ def test_malloc_is_tuned_only_with_glibc_and_once_a_process(monkeypatch):
     calls = []
     monkeypatch.setattr(system, "_mallopt_keep", lambda: calls.append(1) or True)
     monkeypatch.setattr(system, "_malloc_tuned", None)
-    monkeypatch.delenv("ARTKIT_MALLOC", raising=False)
+    without_malloc_settings(monkeypatch)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))  # musl, say
     assert system.keep_freed_memory() is False and not calls
