@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -68,12 +69,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bare_images_per_s(
-    model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int, fused: bool = False
-) -> float:
-    """Images/s of a bare training step (or no-grad forward) on one pre-made batch, channels_last, with artkit's
-    malloc setting; ``fused``: a forward of the model with its convolutions and batch norms fused, as artkit's
-    inference runs it."""
+def bare_step(
+    model_name: str, size: int, batch: int, device, amp: str, train: bool, fused: bool = False
+) -> Callable[[], None]:
+    """A bare training step (or no-grad forward) on one pre-made batch, channels_last, with artkit's malloc setting;
+    ``fused``: a forward of the model with its convolutions and batch norms fused, as artkit's inference runs it."""
     import timm
 
     from artkit.engine.optim import fused_kernels_for
@@ -111,6 +111,14 @@ def bare_images_per_s(
     for _ in range(3):  # warm-up: kernels are chosen on the first calls
         step()
     _sync(device)
+    return step
+
+
+def bare_images_per_s(
+    model_name: str, size: int, batch: int, device, amp: str, train: bool, steps: int, fused: bool = False
+) -> float:
+    """Images/s of :func:`bare_step` over ``steps`` steps."""
+    step = bare_step(model_name, size, batch, device, amp, train, fused)
     start = time.perf_counter()
     for _ in range(steps):
         step()

@@ -35,32 +35,13 @@ SETTINGS = ("system", "artkit")
 
 def measure(model_name: str, size: int, batch: int, train: bool, steps: int) -> dict:
     """One process's measurement, after its setting was applied: per-step wall ms, page faults, kernel seconds."""
-    import timm
     import torch
+    from bench_gpu import bare_step
 
-    from artkit.engine.optim import fused_kernels_for
     from artkit.system import keep_freed_memory
 
     tuned = keep_freed_memory()
-    torch.manual_seed(0)
-    model = timm.create_model(model_name, pretrained=False, num_classes=50).train(train)
-    model = model.to(memory_format=torch.channels_last)
-    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 50, (batch,))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_kernels_for(model) or None)
-
-    def step() -> None:
-        if not train:
-            with torch.inference_mode():
-                model(x)
-            return
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(3):
-        step()
+    step = bare_step(model_name, size, batch, torch.device("cpu"), "off", train)  # warmed up
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     for _ in range(steps):
         step()

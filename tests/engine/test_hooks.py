@@ -162,11 +162,17 @@ def test_checkpoints_write_best_then_last(tmp_path: Path, monkeypatch: pytest.Mo
     assert written == [("best", 1), ("val", None), ("last", 1), ("last", 2)]
 
 
-def test_save_every_writes_last_within_epochs_at_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def started_save_every(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A started --save-every 600 hook on a fake clock, and the list its within-epoch saves go to."""
     clock, saved = FakeClock(), []
     monkeypatch.setattr(checkpoints, "save_last", lambda loop, row, epoch, updates, within=None: saved.append(within))
     loop, hook = FakeLoop(tmp_path), SaveEveryHook(seconds=600, clock=clock)
     hook.on_start(loop)
+    return clock, saved, loop, hook
+
+
+def test_save_every_writes_last_within_epochs_at_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clock, saved, loop, hook = started_save_every(tmp_path, monkeypatch)
     clock.advance(599)
     hook.on_step(loop, _step(10))
     clock.advance(2)
@@ -183,10 +189,7 @@ def test_save_every_writes_last_within_epochs_at_updates(tmp_path: Path, monkeyp
 
 def test_save_every_saves_the_loss_read_now_not_the_last_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """On a GPU a step's loss is up to 16 steps old: the resumed epoch's mean would miss them."""
-    clock, saved = FakeClock(), []
-    monkeypatch.setattr(checkpoints, "save_last", lambda loop, row, epoch, updates, within=None: saved.append(within))
-    loop, hook = FakeLoop(tmp_path), SaveEveryHook(seconds=600, clock=clock)
-    hook.on_start(loop)
+    clock, saved, loop, hook = started_save_every(tmp_path, monkeypatch)
     clock.advance(601)
     step = dataclasses.replace(_step(12), loss=1.0, images=64, exact=lambda: (2.0, 96))
     hook.on_step(loop, step)
