@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def test_train_eval_predict_end_to_end(dacon: Path, tmp_path: Path):
 def test_malloc_setting_changes_no_number(dacon: Path, tmp_path: Path):
     """artkit's malloc setting (freed memory kept) changes where tensors live, never what they hold: two runs of one
     seed, one with glibc's own settings, give the same losses and the same weights."""
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     runs = {}
     for malloc in ("system", "artkit"):
         env = {k: v for k, v in os.environ.items() if k != "ARTKIT_MALLOC"}
@@ -67,6 +69,8 @@ def test_malloc_setting_changes_no_number(dacon: Path, tmp_path: Path):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         runs[malloc] = tmp_path / "runs" / malloc
+        kept = "freed memory is kept for the next step" in " ".join(done.stdout.split())
+        assert kept == (malloc == "artkit" and glibc)  # the header says which allocator setting ran
     cols = ["train_loss", "val_loss", "val_acc", "val_macro_f1"]
     first, second = (pd.read_csv(run / "results.csv")[cols] for run in runs.values())
     pd.testing.assert_frame_equal(first, second)

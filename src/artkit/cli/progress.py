@@ -83,6 +83,12 @@ class RichReporter(Reporter):
             console.print(f"  --time {info['time']}: the number of epochs is set from the first steps' speed")
         if info.get("cache"):
             console.print(f"  {info['cache']}", soft_wrap=True)
+        if info.get("malloc_kept") and info["device"] == "cpu":
+            console.print(
+                "  freed memory is kept for the next step, not handed back to the system: faster CPU steps, "
+                "up to a quarter more peak memory (ARTKIT_MALLOC=system turns it off)",
+                soft_wrap=True,
+            )
         if info.get("workers") == 0 and info["device"] == "cpu":
             console.print("  images load in the main process, between steps: the model's threads use every core")
         if info["skipped_bad"]:

@@ -28,7 +28,7 @@ from artkit.models.losses import create_loss
 from artkit.models.weights import load_weights
 from artkit.options import check_config, to_dict
 from artkit.progress import Reporter
-from artkit.system import default_workers, loader_workers
+from artkit.system import default_workers, keep_freed_memory, loader_workers
 
 
 def validate_config(cfg: TrainConfig) -> None:
@@ -268,6 +268,7 @@ def _header(
         "device": str(rt.device),
         "amp": rt.amp_name,
         "compile": rt.compile,
+        "malloc_kept": keep_freed_memory(),  # Runtime.create made the setting; this reads it back
         "img_size": dcfg.img_size,
         "skipped_bad": len(data.bad),
         "start_epoch": state.epoch,
