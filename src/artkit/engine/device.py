@@ -47,7 +47,7 @@ def gpu_for_rank(local_rank: int) -> int:
 # (2 threads, tf_efficientnet_lite0, 128 px, batch 32, channels_last; bench/bench_amp_cpu.py, results/amp_cpu.csv).
 # Without such instructions bf16 is emulated: a whole predict ran 0.125x fp32 (bench/results/bf16_predict.csv).
 CPU_BF16_SPEED = {
-    "AMX": {"train": 0.80, "inference": 1.32},  # an Intel Xeon (Sapphire Rapids and later: matrix tiles)
+    "AMX": {"train": 0.70, "inference": 1.40},  # an Intel Xeon (Sapphire Rapids and later: matrix tiles)
     "AVX512-BF16": {"train": 0.88, "inference": 1.94},  # an AMD EPYC (Zen 4 and later; Intel Cooper Lake has them)
 }
 
