@@ -320,7 +320,7 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
 
     first = batches(table(), range(3))
     stored = records(cache.folder)
-    assert [tuple(r[2:]) for r in stored] == [(3, 16, 16)] * 3  # the views, not the images
+    assert [tuple(r[2:]) for r in stored] == [(16, 16, 3)] * 3  # the views, not the images
 
     def no_decoding(*_args, **_kwargs):
         raise AssertionError("decoded again")

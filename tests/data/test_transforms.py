@@ -22,18 +22,31 @@ def test_every_pipeline_pickles_and_gives_the_same_uint8_tensor_after(preset: st
     transform.set_random_seed(7)
     copy.set_random_seed(7)
     out = transform(image=image)["image"]
-    assert out.dtype == torch.uint8 and out.shape == (3, 32, 32) and out.is_contiguous()
+    assert out.dtype == torch.uint8 and out.shape == (32, 32, 3) and out.is_contiguous()
     assert torch.equal(out, copy(image=image)["image"])
 
 
 def test_the_tensor_has_memory_of_its_own_even_from_a_read_only_image():
-    from artkit.data.album_ops import CHWTensor
+    from artkit.data.album_ops import HWCTensor
 
     image = np.zeros((4, 5, 3), dtype=np.uint8)
     image.flags.writeable = False  # as the decode cache's memory maps are
-    out = CHWTensor()(image=image)["image"]
-    out[0, 0, 0] = 1  # torch.from_numpy of the transposed image (ToTensorV2) would write through to it
-    assert out.shape == (3, 4, 5) and out.is_contiguous() and image.max() == 0
+    out = HWCTensor()(image=image)["image"]
+    out[0, 0, 0] = 1  # torch.from_numpy of the image itself would write through to it
+    assert out.shape == (4, 5, 3) and out.is_contiguous() and image.max() == 0
+
+
+def test_a_batch_of_pipeline_images_is_channels_last_without_a_copy():
+    from artkit.engine.device import as_nchw
+
+    images = [create_transform("crop", 16, "train")(image=_image(seed))["image"] for seed in range(3)]
+    batch = as_nchw(torch.stack(images))
+    assert batch.shape == (3, 3, 16, 16) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch[1], images[1].permute(2, 0, 1))  # channel c of image b is batch[b, c]
+
+
+def _image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (24, 30, 3), dtype=np.uint8)
 
 
 def test_each_operation_of_a_sample_draws_its_own_numbers():

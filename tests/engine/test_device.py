@@ -94,7 +94,7 @@ def test_batches_are_normalised_on_the_device_as_albumentations_normalises_each_
     pictures = np.random.default_rng(0).integers(0, 256, (4, 20, 24, 3), dtype=np.uint8)
     transform = create_transform("none", 16, "predict")
     samples = [transform(image=p)["image"] for p in pictures]
-    assert all(s.dtype == torch.uint8 and s.shape == (3, 16, 16) for s in samples)  # the loader moves bytes
+    assert all(s.dtype == torch.uint8 and s.shape == (16, 16, 3) for s in samples)  # the loader moves bytes
     loader = [(torch.stack(samples), torch.arange(4))]
     [(images, targets)] = list(DeviceBatches(loader, Runtime.create("cpu", "off"), mean, std))
     per_image = A.Compose([A.Resize(16, 16, area_for_downscale="image"), A.Normalize(mean=mean, std=std)])

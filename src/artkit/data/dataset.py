@@ -55,7 +55,7 @@ class ImageTable(Dataset):
 
     def _read(self, path: str) -> np.ndarray:
         """What the pipeline starts from: the decoded image; or, for a named view with a cache, the view itself,
-        (C, H, W), made on a miss by decoding and transforming."""
+        made on a miss by decoding and transforming."""
         if not self.view:
             return self.decode(path)
 

@@ -2,7 +2,7 @@
 :func:`register_aug` entry.
 
 A preset gives a training pipeline and a validation pipeline; prediction always uses the plain
-resize pipeline, since test images arrive as they are. Every pipeline ends in a uint8 (C, H, W) tensor:
+resize pipeline, since test images arrive as they are. Every pipeline ends in a uint8 (H, W, C) tensor:
 normalisation happens on the whole batch on the device (:class:`artkit.engine.device.DeviceBatches`, timm's
 prefetcher idea), which moves a quarter of the bytes between processes and spares each loader process a float
 pass over every image. albumentations is imported only when a pipeline is built, so the registry (names and
@@ -170,11 +170,12 @@ def view_key(transform, stage: str) -> str:
 
 def create_transform(preset: str, img_size: int, stage: str):
     """Build the pipeline for ``stage``: 'train', 'val' (the preset's validation view) or 'predict'. It gives
-    uint8 (C, H, W) tensors, not normalised."""
+    uint8 (H, W, C) tensors, not normalised; batches of them go to the model through
+    :func:`artkit.engine.device.as_nchw`."""
     import albumentations as A
 
-    from artkit.data.album_ops import CHWTensor
+    from artkit.data.album_ops import HWCTensor
 
     spec = get_preset(preset)
     ops = {"train": spec.train, "val": spec.val, "predict": _plain}[stage](img_size)
-    return A.Compose(ops + [CHWTensor()])
+    return A.Compose(ops + [HWCTensor()])

@@ -210,7 +210,13 @@ class DeviceBatches:
     def __iter__(self):
         affine = pixel_affine(self.mean, self.std, self.rt.device)
         for images, targets in self.loader:
-            yield self.rt.model_input(images, affine), targets.to(self.rt.device, non_blocking=True)
+            yield self.rt.model_input(as_nchw(images), affine), targets.to(self.rt.device, non_blocking=True)
+
+
+def as_nchw(images: torch.Tensor) -> torch.Tensor:
+    """A batch of the pipelines' (H, W, C) images, (B, H, W, C), as the (B, C, H, W) the models take: a view, with
+    no copy, whose memory is already in the channels_last format."""
+    return images.permute(0, 3, 1, 2)
 
 
 def compile_failure(exc: BaseException) -> ArtkitError | None:

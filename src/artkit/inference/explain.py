@@ -92,10 +92,10 @@ class Explainer:
         """RGB PIL images as the model's normalised input batch on its device."""
         import torch
 
-        from artkit.engine.device import normalize
+        from artkit.engine.device import as_nchw, normalize
 
         batch = torch.stack([self.transform(image=np.asarray(im))["image"] for im in images]).to(self.rt.device)
-        return normalize(batch, self.ckpt["mean"], self.ckpt["std"])
+        return normalize(as_nchw(batch), self.ckpt["mean"], self.ckpt["std"])
 
     def explain(self, images: list) -> tuple[np.ndarray, np.ndarray]:
         """Grad-CAM maps for the top class (B, H, W) and class probabilities (B, K) of RGB PIL images."""
