@@ -40,8 +40,10 @@ def test_a_batch_of_pipeline_images_is_channels_last_without_a_copy():
     from artkit.engine.device import as_nchw
 
     images = [create_transform("crop", 16, "train")(image=_image(seed))["image"] for seed in range(3)]
-    batch = as_nchw(torch.stack(images))
+    stacked = torch.stack(images)
+    batch = as_nchw(stacked)
     assert batch.shape == (3, 3, 16, 16) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert batch.data_ptr() == stacked.data_ptr()  # a view of the collated batch
     assert torch.equal(batch[1], images[1].permute(2, 0, 1))  # channel c of image b is batch[b, c]
 
 
