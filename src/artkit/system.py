@@ -10,6 +10,7 @@ from pathlib import Path
 MAX_DEFAULT_WORKERS = 8  # beyond this, more loader or scan processes rarely pay for their memory
 PROCESSES_ENV = "ARTKIT_PROCESSES"  # set by artkit's launcher in each process it fans out
 MALLOC_ENV = "ARTKIT_MALLOC"  # "system" keeps the C library's own allocator settings
+MALLOC_CHOICES = ("artkit", "system")  # unset is "artkit"
 # glibc's mallopt parameters, and the user's own ways of setting them (which artkit then leaves alone)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MALLOC_USER_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
@@ -69,9 +70,17 @@ def keep_freed_memory() -> bool:
 def _malloc_tunable() -> bool:
     import platform
 
+    choice = os.environ.get(MALLOC_ENV, "").strip().lower()
+    if choice and choice not in MALLOC_CHOICES:  # "off", say: a typo must not leave the setting on unsaid
+        from artkit.errors import ArtkitError
+
+        raise ArtkitError(
+            f"{MALLOC_ENV}={os.environ[MALLOC_ENV]!r} is not a malloc setting",
+            f"set {MALLOC_ENV}=system to keep the C library's own settings, or unset it",
+        )
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
-    if os.environ.get(MALLOC_ENV, "").lower() == "system" or any(os.environ.get(n) for n in _MALLOC_USER_ENV):
+    if choice == "system" or any(os.environ.get(n) for n in _MALLOC_USER_ENV):
         return False
     return "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", "")
 

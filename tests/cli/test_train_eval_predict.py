@@ -79,6 +79,15 @@ def test_malloc_setting_changes_no_number(dacon: Path, tmp_path: Path):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+def test_an_unknown_malloc_setting_is_one_message(dacon: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ARTKIT_MALLOC", "off")
+    monkeypatch.setattr("artkit.system._malloc_tuned", None)  # this process may have made its choice already
+    r = artkit("train", "--data", dacon, *TINY, "--epochs", "1", "--out", tmp_path, ok=False)
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and "ARTKIT_MALLOC='off' is not a malloc setting" in out and "Traceback" not in out
+    assert "ARTKIT_MALLOC=system" in out and not (tmp_path / "train" / "last.pt").exists()
+
+
 @pytest.mark.slow
 def test_same_seed_same_results_and_resume_equals_uninterrupted(dacon: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "runs"
