@@ -60,7 +60,7 @@ def keep_freed_memory() -> bool:
     took 1.9-2.4 s with about 290,000 page faults and 0.9-1.1 s of kernel CPU time, and ran 1.36-1.49x as fast with
     its memory kept; a forward 2.0-2.2x (bench/results/malloc.csv). The cost: up to a quarter more peak memory.
     Once per process (loader processes forked later inherit it); only on Linux with glibc, and not where the user
-    set malloc's thresholds or ``ARTKIT_MALLOC=system``."""
+    set malloc's thresholds or ``ARTKIT_MALLOC=system``; another value of ``ARTKIT_MALLOC`` is an ArtkitError."""
     global _malloc_tuned
     if _malloc_tuned is None:
         _malloc_tuned = _mallopt_keep() if _malloc_tunable() else False
