@@ -26,8 +26,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_gpu import artkit_train_images_per_s, bare_images_per_s, timm_train_images_per_s, train_set
 from results import append_row, invocation
 
+from artkit.system import KEPT_BLOCK_BYTES, TRIM_THRESHOLD_BYTES
+
 # artkit's malloc setting (artkit.system.keep_freed_memory) in glibc's own variables, for a process artkit does not run
-TUNED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+TUNED_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(KEPT_BLOCK_BYTES),
+    "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD_BYTES),
+}
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ MALLOC_CHOICES = ("artkit", "system")  # unset is "artkit"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MALLOC_USER_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 KEPT_BLOCK_BYTES = 1 << 30  # blocks up to this size come from the heap and stay there when freed
+TRIM_THRESHOLD_BYTES = 2**31 - 1  # free heap kept before glibc trims it: the most mallopt's C int takes
 _malloc_tuned: bool | None = None  # None: not tried yet in this process
 
 
@@ -96,7 +97,7 @@ def _mallopt_keep() -> bool:
     # every block over 128 KB would then be mapped and faulted in anew
     if not mallopt(_M_MMAP_THRESHOLD, KEPT_BLOCK_BYTES):
         return False
-    return bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))  # mallopt takes a C int
+    return bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
 def cache_dir() -> Path:
