@@ -19,7 +19,7 @@ from artkit.data import decode_cache
 from artkit.data.dataset import ImageTable
 from artkit.data.decode_cache import INDEX_SUFFIX, PACK_SUFFIX, RECORD, DecodeCache, _forget, _packs, plan_decode_cache
 from artkit.data.images import load_image
-from artkit.data.transforms import create_transform, view_key
+from artkit.data.transforms import create_transform, split_fixed, view_key
 
 from helpers import TINY, artkit
 
@@ -44,17 +44,17 @@ def batches(table: ImageTable, keys) -> torch.Tensor:
     return torch.stack([table[k][0] for k in keys])
 
 
-@pytest.mark.parametrize("stage", ["train", "val"])
-def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, stage: str):
+@pytest.mark.parametrize(
+    ("preset", "stage"),
+    [("crop", "train"), ("crop", "val"), ("light", "train"), ("none", "train")],  # nothing, all, some of it fixed
+)
+def test_cached_batches_are_the_batches_decoded_every_time(tmp_path: Path, preset: str, stage: str):
     paths = paintings(tmp_path / "img")
     cache = DecodeCache(tmp_path / "cache")
 
     def table(with_cache: bool) -> ImageTable:
-        transform = create_transform("crop", 32, stage)
-        view = view_key(transform, stage)  # validation keeps the view's output, training the decoded image
-        return ImageTable(
-            paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None, view=view
-        )
+        transform = create_transform(preset, 32, stage)
+        return ImageTable(paths, [0] * len(paths), transform, decode_size=40, cache=cache if with_cache else None)
 
     keys = [(i, 100 + i) for i in range(len(paths))] if stage == "train" else list(range(len(paths)))
     plain = batches(table(False), keys)
@@ -315,8 +315,7 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
     cache = DecodeCache(tmp_path / "cache")
 
     def table() -> ImageTable:
-        transform = create_transform("crop", 16, "predict")
-        return ImageTable(paths, None, transform, 16, cache=cache, view=view_key(transform, "predict"))
+        return ImageTable(paths, None, create_transform("crop", 16, "predict"), 16, cache=cache)
 
     first = batches(table(), range(3))
     stored = records(cache.folder)
@@ -329,11 +328,34 @@ def test_a_fixed_view_is_read_from_the_cache_without_decoding(tmp_path: Path, mo
     assert torch.equal(batches(table(), range(3)), first) and first.dtype == torch.uint8
 
 
+def test_light_training_reads_its_resize_from_the_cache_and_runs_only_the_random_operations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from artkit.data import dataset
+
+    paths = paintings(tmp_path / "img", n=3)
+    cache = DecodeCache(tmp_path / "cache")
+
+    def table() -> ImageTable:
+        return ImageTable(paths, None, create_transform("light", 16, "train"), 16, cache=cache)
+
+    keys = [(i, 7 + i) for i in range(3)]
+    first = batches(table(), keys)
+    assert [tuple(r[2:]) for r in records(cache.folder)] == [(16, 16, 3)] * 3  # the resized images
+    monkeypatch.setattr(dataset, "load_image", lambda *_a, **_k: pytest.fail("decoded again"))
+    again = table()
+    assert [type(op).__name__ for op in again.rest.transforms][:1] == ["HorizontalFlip"]  # no resize left to run
+    assert torch.equal(batches(again, keys), first)
+    assert not torch.equal(batches(again, [(i, 8 + i) for i in range(3)]), first)  # still random per seed
+
+
 def test_a_view_is_named_by_its_operations_and_their_parameters():
     def key(preset: str, size: int, stage: str) -> str:
-        return view_key(create_transform(preset, size, stage), stage)
+        fixed, _ = split_fixed(create_transform(preset, size, stage))
+        return "" if fixed is None else view_key(fixed)
 
     assert key("crop", 16, "train") == ""  # random crops are made anew every time
+    assert key("light", 16, "train") == key("light", 16, "val")  # light training starts with validation's resize
     assert key("crop", 16, "predict") == key("crop", 16, "predict")  # the same pipeline built twice
     assert key("crop", 16, "val") != key("crop", 16, "predict")  # the centre quarter first
     assert key("crop", 16, "predict") != key("crop", 24, "predict")

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from artkit.data.decode_cache import DecodeCache
 from artkit.data.images import load_image
+from artkit.data.transforms import split_fixed, view_key
 from artkit.errors import ImageLoadError
 
 
@@ -21,9 +22,9 @@ class ImageTable(Dataset):
     each sample's augmentation is fixed by the run's seed and epoch, not by worker scheduling.
     With ``skip_bad`` an unreadable image is replaced by the next readable one instead of
     stopping the run; the replaced paths are listed in ``bad_paths`` (of this process). With a ``cache`` each
-    image is decoded once, and augmentation starts from the cached array; with a ``view`` too (the name
-    :func:`artkit.data.transforms.view_key` gives a transform without randomness), the cache keeps the
-    transform's output, and a later pass only reads it.
+    image is decoded once, and augmentation starts from the cached array; when the pipeline starts with fixed
+    operations (:func:`artkit.data.transforms.split_fixed`: a resize, a centre crop), the cache keeps their output
+    instead, so a later pass neither decodes nor resizes, and only the random operations run each epoch.
     """
 
     def __init__(
@@ -35,7 +36,6 @@ class ImageTable(Dataset):
         skip_bad: bool = False,
         bad_hint: str | None = None,
         cache: DecodeCache | None = None,
-        view: str = "",
     ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
@@ -46,7 +46,10 @@ class ImageTable(Dataset):
         self.bad_paths: set[str] = set()
         self.cache = cache
         self.cache_entries: dict = {}  # each loader process's own: its files are stamped once
-        self.view = view if cache is not None else ""  # a transform without randomness, whose output is cached
+        # what the cache keeps (the fixed part's output, named by view; without one the decoded image) and what runs
+        # on it each time (None: nothing but the conversion to a tensor)
+        self.fixed, self.rest = split_fixed(transform) if cache is not None else (None, transform)
+        self.view = view_key(self.fixed) if self.fixed is not None else ""
 
     def decode(self, path: str) -> np.ndarray:
         if self.cache is not None:
@@ -54,13 +57,13 @@ class ImageTable(Dataset):
         return np.asarray(load_image(path, self.decode_size))
 
     def _read(self, path: str) -> np.ndarray:
-        """What the pipeline starts from: the decoded image; or, for a named view with a cache, the view itself,
-        made on a miss by decoding and transforming."""
+        """What :attr:`rest` starts from: the decoded image; or, with a cache and a fixed part, its output, made on a
+        miss by decoding and transforming."""
         if not self.view:
             return self.decode(path)
 
         def make() -> np.ndarray:
-            return self.transform(image=np.asarray(load_image(path, self.decode_size)))["image"].numpy()
+            return self.fixed(image=np.asarray(load_image(path, self.decode_size)))["image"]
 
         return self.cache.fetch(path, self.decode_size, self.view, make, self.cache_entries)
 
@@ -81,12 +84,12 @@ class ImageTable(Dataset):
     def __getitem__(self, key) -> tuple[torch.Tensor, int]:
         i, seed = key if isinstance(key, tuple) else (key, None)
         j, image = self._load(i)
-        if self.view:
+        if self.rest is None:
             tensor = torch.from_numpy(np.array(image))  # the view itself; a copy of its own, not the memory map
         else:
             if seed is not None:
-                reseed(self.transform, seed)
-            tensor = self.transform(image=image)["image"]
+                reseed(self.rest, seed)
+            tensor = self.rest(image=image)["image"]
         return tensor, (int(self.targets[j]) if self.targets is not None else -1)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from artkit.errors import ArtkitError
 
@@ -150,21 +151,43 @@ def decode_size(preset: str, img_size: int, stage: str) -> int:
     return int(img_size * (get_preset(preset).decode_factor if stage != "predict" else 1.0))
 
 
-def view_key(transform, stage: str) -> str:
-    """A name for the output of ``transform``, ``stage``'s pipeline, when it has no randomness (a preset's
-    validation view and predict's resize must have none), "" for training; the decode cache stores such outputs
-    under this name. It is a digest of the pipeline's operations and their parameters, with the versions of the
-    libraries that compute them: a changed pipeline is never read from an old entry, and the same operations
-    share one (a validation view that is predict's resize)."""
-    if stage == "train":
-        return ""
+def _is_fixed(op) -> bool:
+    """Whether ``op`` always applies and draws no random numbers: its output depends on its input alone."""
+    import albumentations as A
+
+    from artkit.data.album_ops import CenterFraction
+
+    return isinstance(op, (A.Resize, A.CenterCrop, CenterFraction)) and op.p >= 1
+
+
+def split_fixed(transform) -> tuple[Any, Any]:
+    """``transform`` (a pipeline of :func:`create_transform`) as two: its first operations that are fixed (a resize,
+    a centre crop: the same output every epoch, which the decode cache keeps), and the rest, which draws the same
+    random numbers as the whole does, so it gives the whole's output from the fixed part's. None for a fixed part
+    with no operation, and for a rest that is only the final tensor conversion (the whole pipeline is fixed)."""
+    import albumentations as A
+
+    from artkit.data.album_ops import HWCTensor
+
+    ops = list(transform.transforms)
+    count = next((i for i, op in enumerate(ops) if not _is_fixed(op)), len(ops))
+    rest = ops[count:]
+    fixed = A.Compose(ops[:count]) if count else None
+    return fixed, None if all(isinstance(op, HWCTensor) for op in rest) else A.Compose(rest)
+
+
+def view_key(fixed) -> str:
+    """A name for the output of ``fixed``, a fixed part of a pipeline (:func:`split_fixed`); the decode cache
+    stores it under this name. It is a digest of the operations and their parameters, with the versions of the
+    libraries that compute them: a changed pipeline is never read from an old entry, and the same operations share
+    one (the validation view that is predict's resize, and the resize that starts the light training pipeline)."""
     import hashlib
     import json
 
     import albumentations as A
     import cv2
 
-    spec = json.dumps(A.to_dict(transform), sort_keys=True, default=str)  # carries albumentations' version
+    spec = json.dumps(A.to_dict(fixed), sort_keys=True, default=str)  # carries albumentations' version
     return f"view|cv2 {cv2.__version__}|" + hashlib.blake2b(spec.encode(), digest_size=16).hexdigest()
 
 

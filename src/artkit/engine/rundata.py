@@ -17,7 +17,7 @@ from artkit.data.images import check_image_header, load_image
 from artkit.data.layout import class_names, discover
 from artkit.data.sampler import EpochSampler, sample_weights
 from artkit.data.splits import classes_smaller_than, make_split
-from artkit.data.transforms import create_transform, view_key
+from artkit.data.transforms import create_transform
 from artkit.data.transforms import decode_size as decode_size_for
 from artkit.engine.config import TrainConfig
 from artkit.engine.device import DeviceBatches, Runtime
@@ -165,14 +165,7 @@ def _dataset(
     transform = create_transform(cfg.aug, size, stage)
     hint = "fix or replace the file (`artkit clean` lists them all), or train with --skip-bad to leave it out"
     return ImageTable(
-        rows["path"].tolist(),
-        data.targets(rows),
-        transform,
-        decode_size(cfg, dcfg),
-        cfg.skip_bad,
-        hint,
-        cache,
-        view_key(transform, stage),
+        rows["path"].tolist(), data.targets(rows), transform, decode_size(cfg, dcfg), cfg.skip_bad, hint, cache
     )
 
 

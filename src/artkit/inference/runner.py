@@ -154,7 +154,7 @@ def image_loader(
     """Batches of ``paths`` preprocessed as the checkpoint's model expects them, on ``rt``'s device."""
     from artkit.data.dataset import ImageTable, data_loader
     from artkit.data.decode_cache import plan_decode_cache
-    from artkit.data.transforms import create_transform, decode_size, view_key
+    from artkit.data.transforms import create_transform, decode_size
     from artkit.engine.device import DeviceBatches
     from artkit.system import loader_workers
 
@@ -167,7 +167,7 @@ def image_loader(
     plan = plan_decode_cache(opts.cache, paths, decode)
     if reporter and plan.note:
         reporter.message(plan.note)
-    table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache, view=view_key(transform, stage))
+    table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache)
     loader = data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
     return DeviceBatches(loader, rt, ckpt["mean"], ckpt["std"])
 
