@@ -39,7 +39,6 @@ class ImageTable(Dataset):
     ) -> None:
         self.paths = list(paths)
         self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
-        self.transform = transform
         self.decode_size = decode_size
         self.skip_bad = skip_bad
         self.bad_hint = bad_hint  # what the user can do about an unreadable image here (train: --skip-bad)

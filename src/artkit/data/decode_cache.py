@@ -1,7 +1,7 @@
 """Decode once: each image is decoded once per (file content, decode size) into the cache folder, and every later
-epoch, validation, eval, predict, explain and ensemble member reads it back memory-mapped. A pipeline without
-randomness (a validation view, predict's resize) stores its output instead, so a later pass over those images
-neither decodes nor resizes: it reads.
+epoch, validation, eval, predict, explain and ensemble member reads it back memory-mapped. Where a pipeline starts
+with fixed operations (a validation view and predict's resize are nothing else; light training starts with a
+resize), their output is stored instead, so a later pass over those images neither decodes nor resizes: it reads.
 
 Entries are keyed the way the scan cache is (absolute path, size, mtime_ns and a digest of both ends of the file),
 so a changed file is decoded again. They are packed: each process appends the arrays it decodes to a pack file it
