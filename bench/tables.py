@@ -208,6 +208,7 @@ VIEWS: dict[str, Render] = {
             "machine": "machine",
             "folder": "images",
             "images": "count",
+            "aug": "preset",
             "stage": "pipeline",
             "decode_px": "decoded at >= px",
             "plain_img_s": "decoding every time, images/s (reference)",
