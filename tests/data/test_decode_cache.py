@@ -5,6 +5,7 @@ a damaged pack or an unwritable folder costs speed, never a run."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -347,6 +348,7 @@ def test_light_training_reads_its_resize_from_the_cache_and_runs_only_the_random
     assert [type(op).__name__ for op in again.rest.transforms][:1] == ["HorizontalFlip"]  # no resize left to run
     assert torch.equal(batches(again, keys), first)
     assert not torch.equal(batches(again, [(i, 8 + i) for i in range(3)]), first)  # still random per seed
+    assert torch.equal(batches(pickle.loads(pickle.dumps(again)), keys), first)  # as a loader process gets it
 
 
 def test_a_view_is_named_by_its_operations_and_their_parameters():
