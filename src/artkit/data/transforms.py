@@ -157,7 +157,7 @@ def _is_fixed(op) -> bool:
 
     from artkit.data.album_ops import CenterFraction
 
-    return isinstance(op, (A.Resize, A.CenterCrop, CenterFraction)) and op.p >= 1
+    return isinstance(op, (A.Resize, CenterFraction)) and op.p >= 1
 
 
 def split_fixed(transform) -> tuple[Any, Any]:
