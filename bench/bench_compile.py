@@ -1,10 +1,12 @@
-"""What ``torch.compile`` buys on this machine: a bare training step and a bare no-grad forward, compiled against
-eager, measured in the same run, with the compile time counted against the gain.
+"""What ``torch.compile`` buys on this machine: a bare training step and a bare no-grad forward (of the model as
+trained, and with its convolutions and batch norms fused, as artkit's inference runs it), compiled against eager,
+measured in the same run with artkit's malloc setting, with the compile time counted against the gain.
 
     python bench/bench_compile.py                       # tf_efficientnet_lite0, 128 px, batch 32, channels_last
     python bench/bench_compile.py --img-size 224 --batch 64 --device cuda
+    python bench/bench_compile.py --amp bf16 --phases forward,fused   # bf16, as `--amp auto` infers on AMX
 
-One row per phase (train, forward) in ``--results`` (default bench/results/compile.csv): images/s eager and
+One row per phase (train, forward, fused) in ``--results`` (default bench/results/compile.csv): images/s eager and
 compiled, their ratio, the seconds the first compiled calls took, and ``break_even_s``: how long a run must be for
 compiling to pay for itself (inf when it never does).
 """
@@ -21,16 +23,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from results import append_row, invocation
 
+from artkit.system import keep_freed_memory
 
-def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool):
+
+def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool, amp: str):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
 
     def step() -> None:
         if not train:
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 model(x)
             return
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -55,18 +61,24 @@ def images_per_s(step, batch: int, steps: int, device: torch.device) -> tuple[fl
     return steps * batch / (time.perf_counter() - start), first
 
 
-def measure(args, train: bool, compiled: bool) -> tuple[float, float]:
+def measure(args, phase: str, compiled: bool) -> tuple[float, float]:
     import timm
+
+    from artkit.models.fuse import fuse_conv_bn
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = timm.create_model(args.model, pretrained=False, num_classes=50).to(device)
+    train = phase == "train"
+    model = timm.create_model(args.model, pretrained=False, num_classes=50)
+    if phase == "fused":
+        model = fuse_conv_bn(model, torch.randn(2, 3, args.img_size, args.img_size))[0]
+    model = model.to(device)
     model = model.to(memory_format=torch.channels_last).train(train)
     net = torch.compile(model) if compiled else model
     x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 50, (args.batch,), device=device)
-    return images_per_s(make_step(net, x, y, train), args.batch, args.steps, device)
+    return images_per_s(make_step(net, x, y, train, args.amp), args.batch, args.steps, device)
 
 
 def main() -> None:
@@ -76,11 +88,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", choices=["off", "bf16"], default="off", help="bf16 autocast around both, or fp32")
+    p.add_argument("--phases", default="train,forward,fused", help="which of train, forward and fused to measure")
     p.add_argument("--results", default=str(Path(__file__).parent / "results" / "compile.csv"))
     args = p.parse_args()
-    for phase, train in (("train", True), ("forward", False)):
-        eager, eager_first = measure(args, train, compiled=False)
-        comp, comp_first = measure(args, train, compiled=True)
+    keep_freed_memory()  # artkit's malloc setting, which every artkit command makes
+    for phase in args.phases.split(","):
+        eager, eager_first = measure(args, phase, compiled=False)
+        comp, comp_first = measure(args, phase, compiled=True)
         compile_s = max(comp_first - eager_first, 0.0)
         # seconds of eager work after which the compiled run is ahead: compile_s / (1 - eager/compiled)
         gain = 1 - eager / comp
@@ -95,6 +110,7 @@ def main() -> None:
             img_size=args.img_size,
             batch=args.batch,
             phase=phase,
+            amp=args.amp,
             eager_ips=round(eager, 1),
             compiled_ips=round(comp, 1),
             compiled_vs_eager=round(comp / eager, 3),

@@ -394,6 +394,7 @@ VIEWS: dict[str, Render] = {
             "img_size": "px",
             "batch": "batch",
             "phase": "phase",
+            "amp": "amp",
             "eager_ips": "eager, images/s (reference)",
             "compiled_vs_eager": "compiled (x)",
             "compile_s": "compile s",
