@@ -447,6 +447,21 @@ VIEWS: dict[str, Render] = {
             "vs_best_member": "vs best member",
         },
     ),
+    "ensemble_pass": table(
+        "ensemble_pass",
+        {
+            "code": "code",
+            "commit": "commit",
+            "img_size": "px",
+            "members": "members",
+            "predict_s": "one predict, s (reference)",
+            "ensemble_s": "ensemble, s",
+            "time_ratio": "time (x)",
+            "memory_ratio": "peak memory (x)",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "distributed": table(
         "distributed",
         {
