@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from artkit.engine import steps
 from artkit.engine.device import Runtime
 from artkit.engine.steps import (
+    SYNC_EVERY,
     NonFiniteLoss,
     TrainParts,
     epoch_updates,
     predict_logits,
+    predict_logits_of,
     train_one_epoch,
     updates_through,
 )
@@ -78,6 +83,47 @@ def test_predict_keeps_order_and_averages_views():
     assert targets.tolist() == torch.cat([b[1] for b in data]).tolist()
     both, _ = predict_logits(model, data, CPU, views=[lambda t: t, lambda t: t.flip(-1)])
     assert np.allclose(both, (logits + flipped) / 2, atol=1e-6)
+
+
+def test_inference_copies_to_the_host_every_few_batches_and_keeps_every_row_in_order(monkeypatch):
+    """Logits (and targets) stay on the device for SYNC_EVERY batches: one wait for a GPU per that many, not per
+    batch. Every row still comes back, in order, for each model."""
+    copies = []
+    to_host = steps._to_host
+
+    def counted(pending, outs):
+        copies.append(len(pending[-1]))  # batches waiting on the device
+        to_host(pending, outs)
+
+    monkeypatch.setattr(steps, "_to_host", counted)
+    models = [Tiny().eval(), Tiny().eval()]
+    data = _batches(2 * (2 * SYNC_EVERY + 3), batch=2)  # two full rounds and 3 batches more
+    logits, targets = predict_logits_of(models, data, CPU)
+    assert copies == [SYNC_EVERY, SYNC_EVERY, 3]
+    x = torch.cat([b[0] for b in data])
+    with torch.no_grad():
+        for model, out in zip(models, logits):
+            assert np.allclose(out, model(x).numpy(), atol=1e-6)
+    assert targets.tolist() == torch.cat([b[1] for b in data]).tolist()
+
+
+@pytest.mark.cuda
+def test_inference_on_the_gpu_waits_for_it_every_few_batches_not_every_batch():
+    gpu = Runtime(device=torch.device("cuda"))
+    model = Tiny().cuda().eval()
+    batches = 2 * SYNC_EVERY + 3
+    data = [(x.pin_memory(), y.pin_memory().cuda(non_blocking=True)) for x, y in _batches(4 * batches)]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")  # a warning for each operation that waits for the GPU
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            logits, _ = predict_logits_of([model], data, gpu)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    waits = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+    assert len(logits[0]) == 4 * batches
+    assert 0 < len(waits) <= 2 * 3, waits  # logits and targets, at 3 copies; one per batch made 2 * 35
 
 
 class OnTheGpu(torch.Tensor):

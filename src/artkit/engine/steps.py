@@ -82,7 +82,7 @@ class Step:
 StepCallback = Callable[[Step], bool | None]  # -> stop the epoch now?
 
 
-SYNC_EVERY = 16  # on CUDA: steps between reads of the loss on the host (each read waits for the GPU)
+SYNC_EVERY = 16  # on CUDA: steps (or inference batches) between reads on the host; each read waits for the GPU
 
 
 class LossTally:
@@ -258,24 +258,39 @@ def predict_logits_of(
     on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`predict_logits` of several models in one pass over ``loader``: each batch is decoded once and every
-    model (and view) runs on it; one logits array per model."""
+    model (and view) runs on it; one logits array per model. The logits stay on the device and are copied to the
+    host every :data:`SYNC_EVERY` batches, so on a GPU the next batch is queued while one runs (a copy per batch
+    waited for each)."""
     for model in models:
         model.eval()
-    outs: list[list[torch.Tensor]] = [[] for _ in models]
-    targets = []
+    # one stream per model's logits, and the targets last (the loader may have moved them to the GPU too)
+    outs: list[list[torch.Tensor]] = [[] for _ in range(len(models) + 1)]  # on the host
+    pending: list[list[torch.Tensor]] = [[] for _ in range(len(models) + 1)]  # on the device, since the last copy
     views = views or [lambda x: x]
     for step, (images, target) in enumerate(loader):
         images = rt.images(images)
-        for out, model in zip(outs, models):
+        for waiting, model in zip(pending, models):
             acc = None
             for view in views:
                 with rt.autocast():
                     logits = model(view(images)).float()
                 acc = logits if acc is None else acc + logits
-            out.append((acc / len(views)).cpu())
-        targets.append(target.cpu())  # a GPU tensor has no .numpy(); the copy also waits for the non_blocking one
+            waiting.append(acc / len(views))
+        pending[-1].append(target)
+        if (step + 1) % SYNC_EVERY == 0:
+            _to_host(pending, outs)
         if on_step is not None:
             on_step(step + 1, len(loader))
-    if not targets:
+    _to_host(pending, outs)
+    if not outs[-1]:
         return [np.zeros((0, 0), np.float32) for _ in models], np.zeros(0, np.int64)
-    return [torch.cat(out).numpy().astype(np.float32) for out in outs], torch.cat(targets).numpy()
+    *logits, targets = (torch.cat(out) for out in outs)
+    return [out.numpy().astype(np.float32) for out in logits], targets.numpy()
+
+
+def _to_host(pending: list[list[torch.Tensor]], outs: list[list[torch.Tensor]]) -> None:
+    """Move what each stream has pending on the device to its host list, one copy (one wait for the device) each."""
+    for waiting, out in zip(pending, outs):
+        if waiting:
+            out.append(torch.cat(waiting).cpu())
+            waiting.clear()
