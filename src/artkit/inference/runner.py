@@ -111,7 +111,7 @@ def _run_models(
         check_tta(ckpt, opts.tta, model)
         models.append(rt.compiled(model))
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
-    hook = _capture_features(models[0], features, len(views)) if features is not None else None
+    capture = _capture_features(models[0], features, len(views)) if features is not None else None
     try:
         logits, _ = predict_logits_of(models, loader, rt, views, on_step)
     except torch.cuda.OutOfMemoryError:
@@ -126,8 +126,10 @@ def _run_models(
             ) from None
         raise
     finally:
-        if hook is not None:
+        if capture is not None:
+            hook, flush = capture
             hook.remove()
+            flush()
             features[:] = [np.concatenate(features).astype(np.float32)] if features else []
         del models
     for (source, _), out in zip(members, logits):
@@ -173,16 +175,30 @@ def image_loader(
 
 
 def _capture_features(model, store: list, views: int):
-    """A hook that appends the classifier's input of each batch (the mean over its ``views`` calls) to ``store``."""
-    pending: list = []
+    """(A hook that keeps the classifier's input of each batch, the mean over its ``views`` calls, and ``flush``,
+    which appends what it kept to ``store`` as numpy.) As the logits are, they are copied to the host every
+    SYNC_EVERY batches, not after each, which waited for a GPU."""
+    import torch
+
+    from artkit.engine.steps import SYNC_EVERY
+
+    calls: list = []  # this batch's views
+    batches: list = []  # batches on the device since the last copy
+
+    def flush() -> None:
+        if batches:
+            store.append(torch.cat(batches).cpu().numpy())
+            batches.clear()
 
     def keep(module, inputs, output) -> None:
-        pending.append(inputs[0].detach().float().flatten(1).cpu())
-        if len(pending) == views:
-            store.append((sum(pending) / views).numpy())
-            pending.clear()
+        calls.append(inputs[0].detach().float().flatten(1))
+        if len(calls) == views:
+            batches.append(sum(calls) / views)
+            calls.clear()
+            if len(batches) == SYNC_EVERY:
+                flush()
 
-    return model.get_classifier().register_forward_hook(keep)
+    return model.get_classifier().register_forward_hook(keep), flush
 
 
 def refuse_non_finite(logits: np.ndarray, source: str) -> None:
