@@ -447,6 +447,22 @@ VIEWS: dict[str, Render] = {
             "vs_best_member": "vs best member",
         },
     ),
+    "budget_plan": table(
+        "budget_plan",
+        {
+            "budget_s": "budget, s",
+            "reserve": "end reserve",
+            "grow_margin": "grow margin",
+            "overrun_slack": "overrun slack",
+            "spread": "epoch spread",
+            "mean_used": "used, mean",
+            "worst_used": "used, worst",
+            "mean_epochs": "epochs",
+            "mean_plan_changes": "re-plans",
+            "mean_reversals": "reversals",
+            "date": "date",
+        },
+    ),
     "ensemble_pass": table(
         "ensemble_pass",
         {

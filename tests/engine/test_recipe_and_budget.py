@@ -98,10 +98,10 @@ def test_a_cut_within_the_last_epoch_leaves_the_schedule_at_its_end(
 @pytest.mark.parametrize(
     ("elapsed", "planned", "total"),
     [
-        (50, 8, 9),  # 47 s and 5 s of slack would fit 5 more of 10 s: the plan grows, one epoch at a time
-        (50, 12, 10),  # too many planned: the plan shrinks to what fits at once
-        (50, 5, 5),  # the schedule has ended: not lengthened, however much time is left
-        (95, 8, 6),  # 2 s left and 5 s of slack: half of the planned next epoch fits, so it is kept
+        (49, 8, 9),  # 48 s and 3 s of slack would fit 5 more of 10 s: the plan grows, one epoch at a time
+        (49, 12, 10),  # too many planned: the plan shrinks to what fits at once
+        (49, 5, 5),  # the schedule has ended: not lengthened, however much time is left
+        (94, 8, 6),  # 3 s left and 3 s of slack: half of the planned next epoch fits, so it is kept
         (99, 8, 5),  # not even half of it fits: the run ends now
     ],
 )
