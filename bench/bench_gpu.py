@@ -52,7 +52,9 @@ from results import append_row, invocation
 def amp_modes(device: torch.device) -> list[str]:
     """The AMP modes to measure, what ``--amp auto`` runs first: a run cut short by its time limit keeps it."""
     if device.type == "cuda":
-        return ["bf16", "off", "fp16"] if torch.cuda.is_bf16_supported() else ["fp16", "off"]
+        from artkit.engine.device import gpu_has_bf16
+
+        return ["bf16", "off", "fp16"] if gpu_has_bf16() else ["fp16", "off"]
     return ["off", "bf16"]
 
 

@@ -7,11 +7,15 @@ few steps (its NaN test is test_train_eval_predict.py's, on both devices), and t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
+
+from artkit.engine.device import gpu_has_bf16
 
 from helpers import TINY, artkit
 
@@ -24,7 +28,7 @@ def _train(dacon: Path, out: Path, *extra: str):
 
 def test_amp_auto_picks_a_half_precision_on_the_gpu_and_says_why(dacon: Path, tmp_path: Path):
     r = _train(dacon, tmp_path, "--epochs", "1", "--amp", "auto")
-    picked = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    picked = "bfloat16" if gpu_has_bf16() else "float16"
     header = " ".join(r.output.split())  # the console folds long lines
     assert "device cuda" in header and f"amp {picked} (auto: this GPU" in header, header
 
@@ -58,3 +62,14 @@ def test_the_same_seed_gives_the_same_epoch_losses_on_the_gpu(dacon: Path, tmp_p
         _train(dacon, tmp_path / side, "--epochs", "2", "--amp", "off")
     a, b = (pd.read_csv(tmp_path / side / "train" / "results.csv") for side in ("a", "b"))
     assert a["train_loss"].tolist() == pytest.approx(b["train_loss"].tolist(), rel=1e-3)
+
+
+def test_a_gpu_runs_last_checkpoint_loads_on_a_machine_without_one(dacon: Path, tmp_path: Path):
+    """last.pt held the optimiser's moments on the GPU: torch.load without a GPU refused it."""
+    _train(dacon, tmp_path, "--epochs", "1")
+    load = "import sys, torch; torch.load(sys.argv[1], weights_only=True)"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # this process sees no GPU
+    for name in ("best.pt", "last.pt"):
+        path = str(tmp_path / "train" / name)
+        done = subprocess.run([sys.executable, "-c", load, path], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()[-800:]

@@ -50,3 +50,27 @@ def test_out_of_memory_on_the_first_blank_image_is_not_called_a_size_problem():
     with pytest.raises(ArtkitError, match="ran out of memory running huge on one 64 px image") as caught:
         check_input_size(Huge(), "huge", 64, Runtime.create("cpu", "off"))
     assert "nvidia-smi" in caught.value.hint and "cannot take" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("failure", "size_problem"),
+    [
+        ("CUDA error: an illegal memory access was encountered", False),
+        ("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED", False),
+        ("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!", False),
+        ("Input height (32) doesn't match model (224).", True),
+    ],
+)
+def test_a_gpu_failure_on_the_first_blank_image_is_not_called_a_size_problem(failure: str, size_problem: bool):
+    """A device or library failure, read as "cannot take 32 x 32 px images", sent users to the wrong fix."""
+    from artkit.engine.device import Runtime
+    from artkit.engine.session import check_input_size
+    from artkit.errors import ArtkitError
+
+    class Failing(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError(failure)
+
+    with pytest.raises(ArtkitError if size_problem else RuntimeError) as caught:
+        check_input_size(Failing(), "net", 32, Runtime.create("cpu", "off"))
+    assert ("cannot take 32 x 32 px images" in str(caught.value)) == size_problem

@@ -44,6 +44,20 @@ def test_auto_on_a_gpu_says_which_half_precision_and_why(monkeypatch, bf16: bool
     assert picked is dtype and reason.startswith("auto: this GPU ") and why in reason
 
 
+def test_a_gpu_run_lets_cudnn_pick_its_fastest_algorithms(monkeypatch):
+    monkeypatch.setattr(dev, "resolve_device", lambda spec: torch.device("cuda"))
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    Runtime.create("cuda", "off")
+    assert torch.backends.cudnn.benchmark
+
+
+def test_auto_takes_fp16_on_a_gpu_that_only_emulates_bf16(monkeypatch):
+    """torch counts a T4 or V100, which emulate bf16 slowly, as having it unless asked not to."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    picked, reason = choose_amp("auto", torch.device("cuda"), "train")
+    assert picked is torch.float16 and "no bf16" in reason
+
+
 @pytest.mark.parametrize(
     ("amx", "avx512_bf16", "units"),
     [(True, True, "AMX"), (False, True, "AVX512-BF16"), (False, False, None), (RuntimeError, True, "AVX512-BF16")],

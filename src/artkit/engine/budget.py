@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 # nothing else running); the constants leave a margin over the slower. The share of the budget also keeps epochs
 # that run a little long within it. FINISH_RESERVE, OVERRUN_SLACK and GROW_MARGIN were chosen with
 # bench/bench_budget_plan.py (simulated runs of the measured 30-minute one): 0.02, 0.03 and 0.03 used 97.5 % of a
-# 30-minute budget on average, 99.0 % at worst, against 95.0 % and 99.0 % with 0.03, 0.05 and 0.05 (0.7 epochs
+# 30-minute budget on average, 99.2 % at worst, against 95.1 % and 99.0 % with 0.03, 0.05 and 0.05 (0.6 epochs
 # more); a smaller reserve or slack ran over the budget, or re-planned back and forth.
 FINISH_RESERVE = 0.02
 FINISH_SECONDS = 3.0

@@ -50,11 +50,23 @@ def make_checkpoint(
         "config": meta.config,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "epoch": int(epoch),
-        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "state_dict": on_cpu(dict(state_dict)),
     }
     if train_state is not None:
-        ckpt["train_state"] = train_state
+        ckpt["train_state"] = on_cpu(train_state)  # the optimiser's moments and EMA's model are on the GPU
     return ckpt
+
+
+def on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it (through dicts, lists and tuples) detached and on the CPU, so that the
+    checkpoint loads with ``torch.load(weights_only=True)`` on a machine without the GPU it was saved on."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(on_cpu(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -66,6 +66,15 @@ def cpu_bf16_units() -> str | None:
     return None
 
 
+def gpu_has_bf16() -> bool:
+    """Whether the current GPU computes bf16 itself (Ampere and later). torch's check counts by default GPUs that
+    only emulate it, slowly: a T4 or V100 got bf16 instead of fp16."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4: only GPUs that have it were counted
+        return torch.cuda.is_bf16_supported()
+
+
 def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[torch.dtype | None, str]:
     """The autocast dtype (None: full fp32) for ``phase`` ('train' or 'inference'), and why 'auto' chose it
     ('' when the user chose). 'auto' is bf16 on GPUs that have it, else fp16; on CPU, whatever ran faster for the
@@ -73,14 +82,14 @@ def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[t
     if spec not in AMP_MODES:
         raise ArtkitError(f"unknown --amp '{spec}'", f"choose one of: {', '.join(AMP_MODES)}")
     if spec == "auto" and device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
+        if gpu_has_bf16():
             return torch.bfloat16, "auto: this GPU has bf16, which needs no loss scaling"
         return torch.float16, "auto: this GPU has no bf16; fp16 with loss scaling"
     if spec == "auto":
         return _cpu_auto(phase)
     if spec == "off":
         return None, ""
-    if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if spec == "bf16" and device.type == "cuda" and not gpu_has_bf16():
         raise ArtkitError("--amp bf16: this GPU has no bfloat16 support", "use --amp fp16")
     return (torch.bfloat16 if spec == "bf16" else torch.float16), ""
 
@@ -128,6 +137,8 @@ class Runtime:
             dev = resolve_device(f"cuda:{gpu_for_rank(local_rank)}")
         if dev.type == "cuda" and dev.index is not None:  # pinned-memory threads and the RNG follow, not cuda:0
             torch.cuda.set_device(dev)
+        if dev.type == "cuda":  # batches keep their shape: cuDNN times its algorithms once a shape, keeps the fastest
+            torch.backends.cudnn.benchmark = True
         dtype, reason = choose_amp(amp, dev, phase)
         return cls(
             device=dev, amp_dtype=dtype, channels_last=use_channels_last(dev), amp_reason=reason, compile=compile

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,9 @@ def wrap_distributed(
     )
 
 
+DEVICE_FAILURE = re.compile(r"CUDA|cuDNN|CUBLAS|cublas|NCCL|device-side|Expected all tensors to be on the same device")
+
+
 def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) -> None:
     """One forward pass of a blank image before any work: a size the model cannot take fails here, clearly."""
     was_training = model.training
@@ -103,6 +107,8 @@ def check_input_size(model: torch.nn.Module, name: str, size: int, rt: Runtime) 
             "other processes may hold the GPU's memory (nvidia-smi shows them); else a smaller --model or --img-size",
         ) from None
     except (AssertionError, RuntimeError, ValueError) as exc:
+        if DEVICE_FAILURE.search(str(exc)):  # the GPU or its libraries failed, not the size: their own error
+            raise
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ArtkitError(
             f"{name} cannot take {size} x {size} px images ({reason})",

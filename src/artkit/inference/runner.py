@@ -107,7 +107,7 @@ def _run_models(
     loader = image_loader(first, paths, opts, stage, rt, reporter)
     models = []
     for source, ckpt in members:
-        model = rt.prepare(inference_model(ckpt, source))
+        model = inference_model(ckpt, source, rt)
         check_tta(ckpt, opts.tta, model)
         models.append(rt.compiled(model))
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
@@ -137,9 +137,10 @@ def _run_models(
     return logits
 
 
-def inference_model(ckpt: dict[str, Any], source: str):
-    """The checkpoint's model for inference, each convolution fused with the batch norm it feeds where the fused
-    model gives the same logits (models/fuse.py)."""
+def inference_model(ckpt: dict[str, Any], source: str, rt):
+    """The checkpoint's model for inference on ``rt``'s device, each convolution fused with the batch norm it feeds
+    where the fused model gives the same logits (models/fuse.py). It is moved first, so that the probe passes that
+    find and check the pairs run on the device too, not on the CPU."""
     import torch
 
     from artkit.engine.checkpoint import model_from_checkpoint
@@ -147,7 +148,7 @@ def inference_model(ckpt: dict[str, Any], source: str):
 
     size = ckpt["img_size"]
     probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    return fuse_conv_bn(model_from_checkpoint(ckpt, source), probe)[0]
+    return fuse_conv_bn(rt.prepare(model_from_checkpoint(ckpt, source)), rt.images(probe))[0]
 
 
 def image_loader(
