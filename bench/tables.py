@@ -455,6 +455,7 @@ VIEWS: dict[str, Render] = {
             "grow_margin": "grow margin",
             "overrun_slack": "overrun slack",
             "spread": "epoch spread",
+            "drift": "epoch drift",
             "mean_used": "used, mean",
             "worst_used": "used, worst",
             "mean_epochs": "epochs",
