@@ -170,16 +170,19 @@ class Runtime:
         model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
-    def compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+    def compiled(self, module: torch.nn.Module, one_batch_size: bool = True) -> torch.nn.Module:
         """``module`` under torch.compile with --compile (it compiles at its first call; the weights stay the
-        module's own, so checkpoints are unchanged), else itself."""
+        module's own, so checkpoints are unchanged), else itself. With ``one_batch_size``, batches of another size
+        than the first run eagerly (see :class:`FirstBatchSize`); without, for batches whose sizes vary throughout
+        (one rank's of several), they compile again, once."""
         if not self.compile:
             return module
         import logging
 
         # inductor's first import warns that a CPU machine has no CUDA runtime: true, and not the user's concern
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        return torch.compile(module)
+        fast = torch.compile(module)
+        return FirstBatchSize(module, fast) if one_batch_size else fast
 
     def grad_scaler(self) -> torch.amp.GradScaler | None:
         """fp16 on CUDA needs loss scaling; bf16 and fp32 do not."""
@@ -228,6 +231,21 @@ def as_nchw(images: torch.Tensor) -> torch.Tensor:
     """A batch of the pipelines' (H, W, C) images, (B, H, W, C), as the (B, C, H, W) the models take: a view, with
     no copy, whose memory is already in the channels_last format."""
     return images.permute(0, 3, 1, 2)
+
+
+class FirstBatchSize(torch.nn.Module):
+    """Runs batches the size of the first through ``compiled`` and the others (an epoch's or a dataset's last,
+    smaller batch) through ``eager``, the same module: torch.compile would compile again for a second size, to a
+    dynamic-shape graph, taking as long as the first compile (measured: one more graph for the last batch)."""
+
+    def __init__(self, eager: torch.nn.Module, compiled: torch.nn.Module) -> None:
+        super().__init__()
+        self.eager, self.compiled = eager, compiled
+        self.size: int | None = None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.size = images.shape[0] if self.size is None else self.size
+        return (self.compiled if images.shape[0] == self.size else self.eager)(images)
 
 
 def compile_failure(exc: BaseException) -> ArtkitError | None:

@@ -213,7 +213,10 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
     loaders = build_loaders(cfg, data, dcfg, workers, rt, dist)
     parts = build_parts(cfg, model, data, rt, len(loaders.train))
     parts.net = wrap_distributed(model, rt, dist, cfg.sync_bn, freezes=cfg.freeze_epochs > 0)
-    parts.compiled = rt.compiled(model if parts.net is None else parts.net) if rt.compile else None
+    # one rank's batches of several vary in size all through an epoch: they take the one extra compile
+    parts.compiled = (
+        rt.compiled(model if parts.net is None else parts.net, one_batch_size=parts.net is None) if rt.compile else None
+    )
     stopper = EarlyStopping(mode=MONITORS[cfg.monitor], patience=cfg.patience)
     state = restore(last, parts, stopper) if last is not None else ResumeState()
     # the schedule as re-planned before the stop; a larger --epochs on resume plans it anew for the longer run
