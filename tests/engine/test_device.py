@@ -44,11 +44,33 @@ def test_auto_on_a_gpu_says_which_half_precision_and_why(monkeypatch, bf16: bool
     assert picked is dtype and reason.startswith("auto: this GPU ") and why in reason
 
 
-def test_a_gpu_run_lets_cudnn_pick_its_fastest_algorithms(monkeypatch):
-    monkeypatch.setattr(dev, "resolve_device", lambda spec: torch.device("cuda"))
+def tf32_products() -> bool:
+    matmul = torch.backends.cuda.matmul  # each torch through its own API (torch 2.9 refuses to mix them)
+    return matmul.fp32_precision == "tf32" if hasattr(matmul, "fp32_precision") else matmul.allow_tf32
+
+
+@pytest.fixture
+def gpu_settings(monkeypatch):
+    """cuDNN's benchmark and TF32 matrix products off, restored after the test (matmul's flag is not an attribute
+    monkeypatch can set)."""
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    matmul = torch.backends.cuda.matmul
+    name, off = ("fp32_precision", "ieee") if hasattr(matmul, "fp32_precision") else ("allow_tf32", False)
+    saved = getattr(matmul, name)
+    setattr(matmul, name, off)
+    yield
+    setattr(matmul, name, saved)
+
+
+def test_a_gpu_run_lets_cudnn_pick_its_fastest_algorithms_and_fp32_products_use_tensor_cores(monkeypatch, gpu_settings):
+    monkeypatch.setattr(dev, "resolve_device", lambda spec: torch.device("cuda"))
     Runtime.create("cuda", "off")
-    assert torch.backends.cudnn.benchmark
+    assert torch.backends.cudnn.benchmark and tf32_products()
+
+
+def test_a_cpu_run_leaves_the_gpu_settings_alone(gpu_settings):
+    Runtime.create("cpu", "off")
+    assert not torch.backends.cudnn.benchmark and not tf32_products()
 
 
 def test_auto_takes_fp16_on_a_gpu_that_only_emulates_bf16(monkeypatch):
@@ -95,6 +117,31 @@ def test_the_run_header_says_what_amp_auto_chose_and_why(dacon: Path, tmp_path: 
     monkeypatch.setattr(dev, "cpu_bf16_units", lambda: None)
     out = artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output
     assert "amp off (auto: this CPU has no bf16 instructions (AMX or AVX512-BF16))" in " ".join(out.split())
+
+
+@pytest.mark.slow
+def test_a_training_run_validates_at_inference_precision(dacon: Path, tmp_path: Path, monkeypatch):
+    """On a CPU whose bf16 units slow down a training step but speed up a forward, --amp auto trains in fp32 and
+    validates in bf16, and says so; a precision the user chose holds for both."""
+    from artkit.engine import trainer
+
+    monkeypatch.setattr(dev, "cpu_bf16_units", lambda: "AMX")
+    validated = []
+    real = trainer.validate
+
+    def validate(model, loader, targets, criterion, rt, *args):
+        validated.append(rt.amp_dtype)
+        return real(model, loader, targets, criterion, rt, *args)
+
+    monkeypatch.setattr(trainer, "validate", validate)
+    out = " ".join(artkit("train", dacon, *TINY, "--epochs", "1", "--device", "cpu", "--out", tmp_path).output.split())
+    speed = dev.CPU_BF16_SPEED["AMX"]
+    assert f"amp off (auto: bf16 train ran {speed['train']:.2f}x fp32 even with AMX)" in out
+    assert f"validation amp bfloat16 (auto: AMX; bf16 inference ran {speed['inference']:.2f}x fp32" in out
+    assert validated == [torch.bfloat16]
+    validated.clear()
+    out = artkit("train", dacon, *TINY, "--epochs", "1", "--amp", "off", "--out", tmp_path, "--name", "off").output
+    assert validated == [None] and "validation amp" not in out
 
 
 def test_batches_are_normalised_on_the_device_as_albumentations_normalises_each_image():

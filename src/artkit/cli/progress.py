@@ -69,6 +69,7 @@ class RichReporter(Reporter):
             f"{info['classes']} classes, {info['img_size']}px; {info['train']} train / {info['val']} val images; "
             f"device {info['device']}, amp {info['amp']}"
             + (", torch.compile (the first steps wait for the compiler)" if info.get("compile") else "")
+            + (f"; validation amp {info['val_amp']}" if info.get("val_amp") else "")
         )
         if info.get("processes", 1) > 1:
             console.print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -75,6 +75,17 @@ def gpu_has_bf16() -> bool:
         return torch.cuda.is_bf16_supported()
 
 
+def tf32_matrix_products() -> None:
+    """fp32 matrix products on a GPU's tensor cores (TF32), as its convolutions already are by default and as
+    timm's train.py sets: what --amp off leaves in fp32 runs several times faster on Ampere and later. torch 2.9 has
+    a new API for this and refuses to read the old flag once the new one is used, so each torch gets its own."""
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        matmul.fp32_precision = "tf32"
+    else:
+        matmul.allow_tf32 = True
+
+
 def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[torch.dtype | None, str]:
     """The autocast dtype (None: full fp32) for ``phase`` ('train' or 'inference'), and why 'auto' chose it
     ('' when the user chose). 'auto' is bf16 on GPUs that have it, else fp16; on CPU, whatever ran faster for the
@@ -139,10 +150,18 @@ class Runtime:
             torch.cuda.set_device(dev)
         if dev.type == "cuda":  # batches keep their shape: cuDNN times its algorithms once a shape, keeps the fastest
             torch.backends.cudnn.benchmark = True
+            tf32_matrix_products()
         dtype, reason = choose_amp(amp, dev, phase)
         return cls(
             device=dev, amp_dtype=dtype, channels_last=use_channels_last(dev), amp_reason=reason, compile=compile
         )
+
+    def for_phase(self, amp: str, phase: str) -> Runtime:
+        """This runtime with ``amp`` resolved for ``phase`` ('train' or 'inference'): a training run validates at
+        inference's precision, which --amp auto may choose otherwise (bf16 on a CPU whose bf16 units speed up a
+        forward but slow down a training step)."""
+        dtype, reason = choose_amp(amp, self.device, phase)
+        return replace(self, amp_dtype=dtype, amp_reason=reason)
 
     @property
     def amp_name(self) -> str:

@@ -180,6 +180,7 @@ class Session:
     cfg: TrainConfig  # its epochs may change during the run (--time)
     run_dir: Path
     rt: Runtime
+    val_rt: Runtime  # validation's: the same device, at inference's precision
     data: RunData
     dcfg: DataConfig
     workers: int
@@ -233,7 +234,9 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         std=dcfg.std,
         config=to_dict(cfg),
     )
+    val_rt = rt.for_phase(cfg.amp, "inference")
     header = _header(cfg, run_dir, data, loaders, rt, dcfg, state, init, dist)
+    header["val_amp"] = val_rt.amp_name if val_rt.amp_dtype != rt.amp_dtype and data.has_val else None
     header["ema"] = _ema_note(cfg, parts)
     header["cache"] = loaders.cache_note
     header["workers"] = workers
@@ -243,6 +246,7 @@ def start_session(cfg: TrainConfig, run_dir: Path, reporter: Reporter, resuming:
         cfg=cfg,
         run_dir=run_dir,
         rt=rt,
+        val_rt=val_rt,
         data=data,
         dcfg=dcfg,
         workers=workers,

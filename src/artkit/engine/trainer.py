@@ -108,7 +108,7 @@ class TrainLoop:
                     s.loaders.val,
                     s.data.targets(s.data.val_rows),
                     s.parts.criterion,
-                    s.rt,
+                    s.val_rt,
                     self.reporter,
                     s.dist,
                     s.dcfg.img_size,
