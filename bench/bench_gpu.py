@@ -20,6 +20,9 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
 * **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
   its convolutions and batch norms fused (and kernel-padded 'same' convolutions), as artkit's inference runs it;
   predict runs twice, the second time reading the decode cache the first filled;
+* for the first AMP mode, a **4-member ensemble** (``artkit ensemble`` of four copies of the checkpoint, which
+  runs every member over each batch it decodes once) against one member's **predict**, each with a cold decode
+  cache: wall time, and on a GPU peak memory (a CPU's is measured by bench/bench_ensemble_pass.py);
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
   reads every image from the decode cache the first epoch filled), and, after every mode, **artkit train
   --compile** against the default (its last epoch, after the compiler's first steps; with ``--dry``,
@@ -226,6 +229,41 @@ def artkit_predict_images_per_s(checkpoint: Path, data: Path, args, amp: str) ->
     return rates[0], rates[1]
 
 
+def ensemble_vs_predict(checkpoint: Path, data: Path, args, amp: str, members: int = 4) -> tuple[float, float | None]:
+    """A ``members``-member ensemble (copies of ``checkpoint``) over the predict set against one predict of it, each
+    with a decode cache of its own (both decode every image): (time ratio, GPU peak memory ratio or None)."""
+    import shutil
+
+    from artkit.inference.config import EnsembleConfig, PredictConfig
+    from artkit.inference.ensemble import run_ensemble
+    from artkit.inference.predict import run_predict
+
+    data = predict_set(data, args.predict_images)
+    copies = [checkpoint.parent / f"member{i}.pt" for i in range(members)]
+    for copy in copies:
+        shutil.copy(checkpoint, copy)
+    opts = dict(data=str(data), batch_size=args.batch, workers=args.workers, device=args.device, amp=amp, tta="none")
+    runs = [
+        lambda: run_predict(PredictConfig(checkpoint=str(copies[0]), out=str(checkpoint.parent / "one.csv"), **opts)),
+        lambda: run_ensemble(
+            EnsembleConfig(members=[str(c) for c in copies], out=str(checkpoint.parent / "many.csv"), **opts)
+        ),
+    ]
+    cuda, cache = torch.cuda.is_available() and args.device != "cpu", os.environ.get("ARTKIT_CACHE_DIR")
+    seconds, peaks = [], []
+    for i, run in enumerate(runs):
+        os.environ["ARTKIT_CACHE_DIR"] = str(checkpoint.parent / f"cache_{i}")  # cold: each decodes every image
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+        peaks.append(torch.cuda.max_memory_allocated() if cuda else 0)
+    if cache is not None:
+        os.environ["ARTKIT_CACHE_DIR"] = cache
+    return seconds[1] / seconds[0], (peaks[1] / peaks[0] if cuda else None)
+
+
 def fused_optimizer(device: str) -> bool:
     """Whether artkit's optimiser runs torch's fused kernels on ``device``."""
     from artkit.engine.optim import fused_kernels_for
@@ -330,6 +368,7 @@ def main() -> None:
                 ]
                 timm_ips = max((r for r in rates if r), default=None)
             uncached = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
+            ensemble, ensemble_memory = ensemble_vs_predict(best, data, args, amp) if k == 0 else (None, None)
             row = append_row(
                 args.results,
                 invocation(),
@@ -353,6 +392,8 @@ def main() -> None:
                 predict_warm_vs_forward=round(predict_warm / forward, 3),
                 train_cache_off_ips=round(uncached, 1) if uncached else None,
                 cache_vs_off=round(ours / uncached, 3) if uncached else None,
+                ensemble_vs_predict=round(ensemble, 3) if ensemble else None,
+                ensemble_memory_vs_predict=round(ensemble_memory, 3) if ensemble_memory else None,
             )
             print(
                 f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
@@ -361,6 +402,8 @@ def main() -> None:
                 + f" ({row['predict_vs_fused_forward']}x a bare forward of the fused model)"
                 + f", {row['predict_warm_vs_forward']}x with the decode cache filled"
                 + (f"; the decode cache trains {row['cache_vs_off']}x --cache off" if uncached else "")
+                + (f"; a 4-member ensemble takes {row['ensemble_vs_predict']}x one predict's time" if ensemble else "")
+                + (f" and {row['ensemble_memory_vs_predict']}x its GPU memory" if ensemble_memory else "")
             )
             if k == 0:
                 first = (amp, ours)

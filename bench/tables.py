@@ -233,6 +233,8 @@ VIEWS: dict[str, Render] = {
             "predict_warm_vs_forward": "predict, cache filled, vs a bare forward (x)",
             "predict_vs_fused_forward": "predict vs a bare fused forward (x)",
             "cache_vs_off": "--cache auto vs off (x)",
+            "ensemble_vs_predict": "4-member ensemble vs one predict, time (x)",
+            "ensemble_memory_vs_predict": "its GPU peak memory (x)",
             "commit": "code",
             "machine": "machine",
             "date": "date",
