@@ -20,7 +20,7 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
 * **predict** against a **bare forward** (no-grad, pre-made tensors), and against a bare forward of the model with
   its convolutions and batch norms fused (and kernel-padded 'same' convolutions), as artkit's inference runs it;
   predict runs twice, the second time reading the decode cache the first filled;
-* for the first AMP mode, a **4-member ensemble** (``artkit ensemble`` of four copies of the checkpoint, which
+* after the modes, for the first, a **4-member ensemble** (``artkit ensemble`` of four copies of the checkpoint, which
   runs every member over each batch it decodes once) against one member's **predict**, each with a cold decode
   cache: wall time, and on a GPU peak memory (a CPU's is measured by bench/bench_ensemble_pass.py);
 * for the first AMP mode, **artkit train --cache off** against the default ``--cache auto`` (whose last epoch
@@ -30,8 +30,8 @@ Measured, for each AMP mode the device has (fp32, bf16, and fp16 on CUDA), chann
 
 The first AMP mode is the one ``--amp auto`` runs (bf16 on a GPU that has it). Each mode's measurements are a row
 of ``--results`` (default bench/results/gpu.csv) with the device named, written as soon as they are done, and
-``--compile`` a row of its own at the end: a run stopped at its time limit keeps what it finished. The ratios are
-printed.
+the ensemble and ``--compile`` a row each at the end: a run stopped at its time limit keeps what it finished.
+The ratios are printed.
 """
 
 from __future__ import annotations
@@ -368,7 +368,6 @@ def main() -> None:
                 ]
                 timm_ips = max((r for r in rates if r), default=None)
             uncached = artkit_train_images_per_s(train_data, Path(tmp) / "runs", args, amp, "off") if k == 0 else None
-            ensemble, ensemble_memory = ensemble_vs_predict(best, data, args, amp) if k == 0 else (None, None)
             row = append_row(
                 args.results,
                 invocation(),
@@ -392,8 +391,6 @@ def main() -> None:
                 predict_warm_vs_forward=round(predict_warm / forward, 3),
                 train_cache_off_ips=round(uncached, 1) if uncached else None,
                 cache_vs_off=round(ours / uncached, 3) if uncached else None,
-                ensemble_vs_predict=round(ensemble, 3) if ensemble else None,
-                ensemble_memory_vs_predict=round(ensemble_memory, 3) if ensemble_memory else None,
             )
             print(
                 f"{name} amp {amp}: train {row['artkit_train_ips']} img/s = {row['train_vs_bare']}x a bare step"
@@ -402,13 +399,26 @@ def main() -> None:
                 + f" ({row['predict_vs_fused_forward']}x a bare forward of the fused model)"
                 + f", {row['predict_warm_vs_forward']}x with the decode cache filled"
                 + (f"; the decode cache trains {row['cache_vs_off']}x --cache off" if uncached else "")
-                + (f"; a 4-member ensemble takes {row['ensemble_vs_predict']}x one predict's time" if ensemble else "")
-                + (f" and {row['ensemble_memory_vs_predict']}x its GPU memory" if ensemble_memory else "")
             )
             if k == 0:
-                first = (amp, ours)
+                first = (amp, ours, best)
+        # a row of its own, after the modes' rows: a run stopped at its time limit keeps those
+        amp, ours, best = first
+        ensemble, memory = ensemble_vs_predict(best, data, args, amp)
+        append_row(
+            args.results,
+            invocation(),
+            **setup,
+            amp=amp,
+            predict_images=args.predict_images,
+            ensemble_vs_predict=round(ensemble, 3),
+            ensemble_memory_vs_predict=round(memory, 3) if memory else None,
+        )
+        print(
+            f"{name} amp {amp}: a 4-member ensemble takes {ensemble:.3f}x one predict's time"
+            + (f" and {memory:.3f}x its GPU peak memory" if memory else "")
+        )
         if not args.skip_compile:  # last: minutes of compiling must not cost the rows above
-            amp, ours = first
             from artkit.errors import ArtkitError
 
             failed = ""
