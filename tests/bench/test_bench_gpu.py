@@ -20,11 +20,13 @@ def test_the_gpu_benchmark_runs_dry_on_the_cpu(tmp_path: Path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    modes, compiled = rows[:2], rows[2:]
-    assert [r["amp"] for r in rows] == ["off", "bf16", "off"] and all(r["device"] == "cpu" for r in rows)
+    modes, (ensemble, compiled) = rows[:2], rows[2:]
+    assert [r["amp"] for r in rows] == ["off", "bf16", "off", "off"] and all(r["device"] == "cpu" for r in rows)
     assert all(float(r["train_vs_bare"]) > 0 and float(r["predict_vs_forward"]) > 0 for r in modes)
     assert "x a bare step" in done.stdout and float(rows[0]["cache_vs_off"]) > 0
-    assert float(compiled[0]["compile_vs_default"]) > 0 and "--compile trains" in done.stdout
+    assert float(ensemble["ensemble_vs_predict"]) > 0 and "a 4-member ensemble takes" in done.stdout
+    assert not ensemble["ensemble_memory_vs_predict"]  # a GPU's peak memory only
+    assert float(compiled["compile_vs_default"]) > 0 and "--compile trains" in done.stdout
 
 
 @pytest.mark.parametrize(("bf16", "modes"), [(True, ["bf16", "off", "fp16"]), (False, ["fp16", "off"])])
