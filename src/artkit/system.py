@@ -19,9 +19,18 @@ TRIM_THRESHOLD_BYTES = 2**31 - 1  # free heap kept before glibc trims it: the mo
 _malloc_tuned: bool | None = None  # None: not tried yet in this process
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity where the system keeps one (a Slurm job or container
+    given 4 cores of a 64-core node has 4, where ``os.cpu_count()`` says 64), else every core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
-    """Worker processes for data loading and image scans: one per CPU core, at most 8."""
-    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+    """Worker processes for data loading and image scans: one per usable CPU core, at most 8."""
+    return max(1, min(MAX_DEFAULT_WORKERS, usable_cores()))
 
 
 def loader_workers(device_type: str) -> int:
@@ -32,7 +41,7 @@ def loader_workers(device_type: str) -> int:
     bare step before and after, two pairs each: training 0.90x and 1.27x without loader processes, 0.97x and 0.83x
     with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x and 0.93x
     (bench/results/cpu_workers.csv)."""
-    cores = (os.cpu_count() or 1) // processes_sharing_cores()
+    cores = usable_cores() // processes_sharing_cores()
     if device_type != "cpu":
         return max(1, min(MAX_DEFAULT_WORKERS, cores))
     import torch

@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from artkit import system
-from artkit.system import CPU_WHEELS, MAX_DEFAULT_WORKERS, loader_workers, torch_build_note
+from artkit.system import (
+    CPU_WHEELS,
+    MAX_DEFAULT_WORKERS,
+    default_workers,
+    loader_workers,
+    torch_build_note,
+    usable_cores,
+)
 
 
 def test_a_cuda_build_without_a_gpu_is_noted(monkeypatch: pytest.MonkeyPatch):
@@ -40,9 +47,21 @@ def test_a_cuda_build_without_a_gpu_is_noted(monkeypatch: pytest.MonkeyPatch):
 def test_loader_processes_leave_a_cpu_model_its_cores(monkeypatch, cores, threads, device, workers):
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.delenv("ARTKIT_PROCESSES", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert loader_workers(device) == workers
+
+
+def test_loader_processes_count_the_cores_the_job_may_use_not_the_machines(monkeypatch):
+    """A Slurm job or container given 4 cores of a 64-core node started 8 loader processes for training and 8 for
+    validation, each with its own OpenCV threads, on those 4 cores."""
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.delenv("ARTKIT_PROCESSES", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 4, 5, 6}, raising=False)
+    assert usable_cores() == 4 and loader_workers("cuda") == 4 and default_workers() == 4
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS and Windows: every core
+    assert usable_cores() == 64 and loader_workers("cuda") == MAX_DEFAULT_WORKERS
 
 
 @pytest.mark.parametrize(
@@ -58,7 +77,7 @@ def test_processes_of_one_job_share_the_cores_for_loading(monkeypatch, variable,
     """8 folds on 16 cores each started 8 loader processes for training and 8 for validation: 128 in all."""
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setenv(variable, value)
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert loader_workers(device) == workers
 

@@ -45,32 +45,43 @@ def test_auto_on_a_gpu_says_which_half_precision_and_why(monkeypatch, bf16: bool
 
 
 def tf32_products() -> bool:
-    matmul = torch.backends.cuda.matmul  # each torch through its own API (torch 2.9 refuses to mix them)
-    return matmul.fp32_precision == "tf32" if hasattr(matmul, "fp32_precision") else matmul.allow_tf32
+    return torch.get_float32_matmul_precision() == "high"
 
 
 @pytest.fixture
 def gpu_settings(monkeypatch):
-    """cuDNN's benchmark and TF32 matrix products off, restored after the test (matmul's flag is not an attribute
-    monkeypatch can set)."""
+    """cuDNN's benchmark and TF32 matrix products off, restored after the test."""
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    matmul = torch.backends.cuda.matmul
-    name, off = ("fp32_precision", "ieee") if hasattr(matmul, "fp32_precision") else ("allow_tf32", False)
-    saved = getattr(matmul, name)
-    setattr(matmul, name, off)
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
     yield
-    setattr(matmul, name, saved)
+    torch.set_float32_matmul_precision(saved)
 
 
 def test_a_gpu_run_lets_cudnn_pick_its_fastest_algorithms_and_fp32_products_use_tensor_cores(monkeypatch, gpu_settings):
     monkeypatch.setattr(dev, "resolve_device", lambda spec: torch.device("cuda"))
     Runtime.create("cuda", "off")
     assert torch.backends.cudnn.benchmark and tf32_products()
+    matmul = torch.backends.cuda.matmul
+    assert matmul.allow_tf32  # the old flag still reads (torch.compile's inductor reads it), and agrees
+    if hasattr(matmul, "fp32_precision"):
+        assert matmul.fp32_precision == "tf32"
 
 
 def test_a_cpu_run_leaves_the_gpu_settings_alone(gpu_settings):
     Runtime.create("cpu", "off")
     assert not torch.backends.cudnn.benchmark and not tf32_products()
+
+
+def test_the_torch_the_package_allows_has_the_loss_scaler_of_fp16_training():
+    """torch.amp.GradScaler("cuda") came with torch 2.3; the package allowed 2.1, where fp16 training (--amp auto
+    on a T4 or V100) would stop at its first step."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    floor = re.search(r'"torch>=(\d+)\.(\d+)', text)
+    assert floor and (int(floor[1]), int(floor[2])) >= (2, 3)
+    assert hasattr(torch.amp, "GradScaler")
 
 
 def test_auto_takes_fp16_on_a_gpu_that_only_emulates_bf16(monkeypatch):

@@ -77,13 +77,10 @@ def gpu_has_bf16() -> bool:
 
 def tf32_matrix_products() -> None:
     """fp32 matrix products on a GPU's tensor cores (TF32), as its convolutions already are by default and as
-    timm's train.py sets: what --amp off leaves in fp32 runs several times faster on Ampere and later. torch 2.9 has
-    a new API for this and refuses to read the old flag once the new one is used, so each torch gets its own."""
-    matmul = torch.backends.cuda.matmul
-    if hasattr(matmul, "fp32_precision"):
-        matmul.fp32_precision = "tf32"
-    else:
-        matmul.allow_tf32 = True
+    timm's train.py sets: what --amp off leaves in fp32 runs several times faster on Ampere and later. Through
+    torch's float32 matmul precision, which keeps its old and new TF32 flags agreeing: setting torch 2.9's new
+    flag alone makes the old getters raise, and torch.compile's inductor reads them (pytorch#166387)."""
+    torch.set_float32_matmul_precision("high")
 
 
 def choose_amp(spec: str, device: torch.device, phase: str = "train") -> tuple[torch.dtype | None, str]:

@@ -20,7 +20,7 @@ from artkit.engine.config import TrainConfig, parse_duration
 from artkit.errors import ArtkitError
 from artkit.options import OptionInfo, options, save_config
 from artkit.progress import Reporter
-from artkit.system import PROCESSES_ENV
+from artkit.system import PROCESSES_ENV, usable_cores
 
 LAUNCH_NOT_FORWARDED = {"devices", "chosen"}  # options the child processes must not see again
 
@@ -55,7 +55,7 @@ def parse_devices(spec: str) -> Devices:
         raise ArtkitError(f"--devices must name each device once, at least one (got {spec!r})")
     if kind == "cuda":
         check_gpus(ids)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if kind == "cpu" and len(ids) > cores:
         raise ArtkitError(
             f"--devices {spec} starts {len(ids)} processes on a machine with {cores} CPU core(s): "
@@ -285,5 +285,5 @@ def _single_env(devices: Devices, slot: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env[PROCESSES_ENV] = str(devices.count)  # N processes share the cores: each loads with its share
     if devices.kind == "cpu":
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices.count)))
+        env.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // devices.count)))
     return env
