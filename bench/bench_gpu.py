@@ -259,7 +259,9 @@ def ensemble_vs_predict(checkpoint: Path, data: Path, args, amp: str, members: i
         run()
         seconds.append(time.perf_counter() - start)
         peaks.append(torch.cuda.max_memory_allocated() if cuda else 0)
-    if cache is not None:
+    if cache is None:
+        os.environ.pop("ARTKIT_CACHE_DIR")
+    else:
         os.environ["ARTKIT_CACHE_DIR"] = cache
     return seconds[1] / seconds[0], (peaks[1] / peaks[0] if cuda else None)
 

@@ -50,7 +50,7 @@ def make_checkpoint(
         "config": meta.config,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "epoch": int(epoch),
-        "state_dict": on_cpu(dict(state_dict)),
+        "state_dict": on_cpu(state_dict),
     }
     if train_state is not None:
         ckpt["train_state"] = on_cpu(train_state)  # the optimiser's moments and EMA's model are on the GPU
