@@ -225,3 +225,17 @@ def test_fanned_out_fold_processes_know_how_many_share_the_machine():
 
     assert _single_env(Devices(kind="cuda", ids=[0, 1, 2]), 0)[PROCESSES_ENV] == "3"
     assert _single_env(Devices(kind="cpu", ids=[0, 1]), 1)[PROCESSES_ENV] == "2"
+
+
+def test_normalising_a_channel_last_batch_gives_the_broadcast_values_in_channels_last():
+    """The fast path runs over the (B, H, W, C) memory; it must give exactly what broadcasting over the (B, C, H, W)
+    view gives, for the pipelines' batches and for a plain NCHW one."""
+    from artkit.engine.device import affine_pixels, as_nchw, pixel_affine
+
+    scale, shift = pixel_affine((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), torch.device("cpu"))
+    hwc = torch.randint(0, 256, (5, 13, 17, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for images in (as_nchw(hwc), as_nchw(hwc).contiguous()):
+        out = affine_pixels(images, scale, shift)
+        assert torch.equal(out, torch.addcmul(shift, images.float(), scale))
+        assert out.shape == (5, 3, 13, 17) and out.dtype == torch.float32
+    assert affine_pixels(as_nchw(hwc), scale, shift).is_contiguous(memory_format=torch.channels_last)
