@@ -107,6 +107,40 @@ def test_inference_copies_to_the_host_every_few_batches_and_keeps_every_row_in_o
     assert targets.tolist() == torch.cat([b[1] for b in data]).tolist()
 
 
+class RunsOutOfMemory(Tiny):
+    """Tiny, but a batch of more than ``fits`` images raises CUDA's out-of-memory error, as a GPU would."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        self.fits, self.sizes = fits, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(x))
+        if len(x) > self.fits:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().forward(x)
+
+
+def test_a_batch_that_runs_out_of_gpu_memory_is_run_in_parts_with_the_same_logits():
+    """Inference went on halving until a part fit, kept that size for the rest of the pass, said so once, and gave
+    every row its logits in order (before, the error ended validation, and with it the run)."""
+    torch.manual_seed(0)
+    model, reference = RunsOutOfMemory(fits=3), Tiny()
+    reference.load_state_dict(model.state_dict())
+    data = _batches(40, batch=8)
+    splits = []
+    logits, targets = predict_logits(
+        model, data, CPU, views=[lambda t: t, lambda t: t.flip(-1)], on_split=lambda *a: splits.append(a)
+    )
+    expected, _ = predict_logits(reference, data, CPU, views=[lambda t: t, lambda t: t.flip(-1)])
+    np.testing.assert_allclose(logits, expected, atol=1e-6)
+    assert targets.tolist() == torch.cat([b[1] for b in data]).tolist()
+    assert splits == [(8, 4), (8, 2)]  # halved twice, then kept
+    assert model.sizes[:3] == [8, 4, 2] and set(model.sizes[3:]) == {2}
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # not even one image fits: the error stands
+        predict_logits(RunsOutOfMemory(fits=0), data, CPU)
+
+
 @pytest.mark.cuda
 def test_inference_on_the_gpu_waits_for_it_every_few_batches_not_every_batch():
     gpu = Runtime(device=torch.device("cuda"))

@@ -243,9 +243,10 @@ def predict_logits(
     rt: Runtime,
     views: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    on_split: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits (float32, views averaged) and targets for every sample of ``loader``, in order."""
-    [logits], targets = predict_logits_of([model], loader, rt, views, on_step)
+    [logits], targets = predict_logits_of([model], loader, rt, views, on_step, on_split)
     return logits, targets
 
 
@@ -256,26 +257,24 @@ def predict_logits_of(
     rt: Runtime,
     views: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    on_split: Callable[[int, int], None] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`predict_logits` of several models in one pass over ``loader``: each batch is decoded once and every
     model (and view) runs on it; one logits array per model. The logits stay on the device and are copied to the
     host every :data:`SYNC_EVERY` batches, so on a GPU the next batch is queued while one runs (a copy per batch
-    waited for each)."""
+    waited for each). A batch that runs out of GPU memory runs in parts (:class:`InParts`; ``on_split`` hears of
+    it)."""
     for model in models:
         model.eval()
     # one stream per model's logits, and the targets last (the loader may have moved them to the GPU too)
     outs: list[list[torch.Tensor]] = [[] for _ in range(len(models) + 1)]  # on the host
     pending: list[list[torch.Tensor]] = [[] for _ in range(len(models) + 1)]  # on the device, since the last copy
     views = views or [lambda x: x]
+    in_parts = InParts(on_split)
     for step, (images, target) in enumerate(loader):
         images = rt.images(images)
         for waiting, model in zip(pending, models):
-            acc = None
-            for view in views:
-                with rt.autocast():
-                    logits = model(view(images)).float()
-                acc = logits if acc is None else acc + logits
-            waiting.append(acc / len(views))
+            waiting.append(in_parts(lambda part, model=model: _mean_over_views(model, part, views, rt), images))
         pending[-1].append(target)
         if (step + 1) % SYNC_EVERY == 0:
             _to_host(pending, outs)
@@ -286,6 +285,50 @@ def predict_logits_of(
         return [np.zeros((0, 0), np.float32) for _ in models], np.zeros(0, np.int64)
     *logits, targets = (torch.cat(out) for out in outs)
     return [out.numpy().astype(np.float32) for out in logits], targets.numpy()
+
+
+def split_note(stage: str, batch: int, part: int) -> str:
+    """What the user reads when ``stage``'s batches of ``batch`` images ran out of GPU memory."""
+    return (
+        f"CUDA ran out of memory in {stage} at {batch} images a batch: it goes on {part} at a time "
+        "(a smaller --batch-size saves the retries)"
+    )
+
+
+def _mean_over_views(model: nn.Module, images: torch.Tensor, views, rt: Runtime) -> torch.Tensor:
+    acc = None
+    for view in views:
+        with rt.autocast():
+            logits = model(view(images)).float()
+        acc = logits if acc is None else acc + logits
+    return acc / len(views)
+
+
+class InParts:
+    """Runs inference on whole batches until CUDA runs out of memory, then on parts of them: halved until a part
+    fits, and that size kept for the rest of the pass. In eval mode an image's logits do not depend on the others
+    in its batch, so validation, predict, eval and ensemble go on with the same results instead of ending (a
+    validation's fused copy of the model and its batch of twice the training one ran out where training fit)."""
+
+    def __init__(self, on_split: Callable[[int, int], None] | None = None) -> None:
+        self.size: int | None = None  # of a part; None: whole batches
+        self.on_split = on_split  # (batch size, part size) when the part size changes
+
+    def __call__(self, run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        while True:
+            size = min(self.size or len(images), len(images))
+            try:
+                if size == len(images):
+                    return run(images)
+                return torch.cat([run(part) for part in images.split(size)])
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+            # out of the except block, so that its traceback no longer holds the failed part's tensors
+            torch.cuda.empty_cache()
+            self.size = size // 2
+            if self.on_split is not None:
+                self.on_split(len(images), self.size)
 
 
 def _to_host(pending: list[list[torch.Tensor]], outs: list[list[torch.Tensor]]) -> None:

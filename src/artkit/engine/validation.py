@@ -11,7 +11,7 @@ import torch
 
 from artkit.engine.device import Runtime
 from artkit.engine.distributed import SINGLE, Dist, gather_rows, shard_indices
-from artkit.engine.steps import predict_logits
+from artkit.engine.steps import predict_logits, split_note
 from artkit.metrics import summary_metrics
 from artkit.models.fuse import fuse_conv_bn
 from artkit.progress import Reporter
@@ -43,7 +43,11 @@ def validate(
         probe = torch.randn(2, 3, img_size, img_size, generator=torch.Generator().manual_seed(0))
         model = fuse_conv_bn(model, rt.images(probe))[0]
     logits, _ = predict_logits(
-        model, loader, rt, on_step=lambda done, total: reporter.progress("validate", done, total)
+        model,
+        loader,
+        rt,
+        on_step=lambda done, total: reporter.progress("validate", done, total),
+        on_split=lambda batch, part: reporter.message(split_note("validation", batch, part)),
     )
     logits = gather_rows(shard_indices(len(targets), dist), logits, dist, len(targets))
     with torch.no_grad():

@@ -96,7 +96,8 @@ def _run_models(
     import torch
 
     from artkit.engine.device import Runtime, compile_failure
-    from artkit.engine.steps import predict_logits_of
+    from artkit.engine.steps import predict_logits_of, split_note
+    from artkit.inference.features import WithFeatures, split_features
     from artkit.inference.tta import build_views, resizes
 
     views = build_views(opts.tta)
@@ -110,10 +111,12 @@ def _run_models(
         model = inference_model(ckpt, source, rt)
         check_tta(ckpt, opts.tta, model)
         models.append(rt.compiled(model))
+    if features is not None:
+        models[0] = WithFeatures(models[0])
     on_step = (lambda done, total: reporter.progress("predict", done, total)) if reporter else None
-    capture = _capture_features(models[0], features, len(views)) if features is not None else None
+    on_split = (lambda batch, part: reporter.message(split_note("inference", batch, part))) if reporter else None
     try:
-        logits, _ = predict_logits_of(models, loader, rt, views, on_step)
+        logits, _ = predict_logits_of(models, loader, rt, views, on_step, on_split)
     except torch.cuda.OutOfMemoryError:
         raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
     except RuntimeError as exc:  # models without a size flag that still fail on other input sizes
@@ -126,12 +129,12 @@ def _run_models(
             ) from None
         raise
     finally:
-        if capture is not None:
-            hook, flush = capture
-            hook.remove()
-            flush()
-            features[:] = [np.concatenate(features).astype(np.float32)] if features else []
+        if features is not None:
+            models[0].remove()
         del models
+    if features is not None:
+        logits[0], kept = split_features(logits[0], len(first["classes"]))
+        features[:] = [kept] if len(kept) else []
     for (source, _), out in zip(members, logits):
         refuse_non_finite(out, source)
     return logits
@@ -173,33 +176,6 @@ def image_loader(
     table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache)
     loader = data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
     return DeviceBatches(loader, rt, ckpt["mean"], ckpt["std"])
-
-
-def _capture_features(model, store: list, views: int):
-    """(A hook that keeps the classifier's input of each batch, the mean over its ``views`` calls, and ``flush``,
-    which appends what it kept to ``store`` as numpy.) As the logits are, they are copied to the host every
-    SYNC_EVERY batches, not after each, which waited for a GPU."""
-    import torch
-
-    from artkit.engine.steps import SYNC_EVERY
-
-    calls: list = []  # this batch's views
-    batches: list = []  # batches on the device since the last copy
-
-    def flush() -> None:
-        if batches:
-            store.append(torch.cat(batches).cpu().numpy())
-            batches.clear()
-
-    def keep(module, inputs, output) -> None:
-        calls.append(inputs[0].detach().float().flatten(1))
-        if len(calls) == views:
-            batches.append(sum(calls) / views)
-            calls.clear()
-            if len(batches) == SYNC_EVERY:
-                flush()
-
-    return model.get_classifier().register_forward_hook(keep), flush
 
 
 def refuse_non_finite(logits: np.ndarray, source: str) -> None:
