@@ -307,8 +307,9 @@ def _mean_over_views(model: nn.Module, images: torch.Tensor, views, rt: Runtime)
 class InParts:
     """Runs inference on whole batches until CUDA runs out of memory, then on parts of them: halved until a part
     fits, and that size kept for the rest of the pass. In eval mode an image's logits do not depend on the others
-    in its batch, so validation, predict, eval and ensemble go on with the same results instead of ending (a
-    validation's fused copy of the model and its batch of twice the training one ran out where training fit)."""
+    in its batch (up to the rounding of the kernels a batch size gets), so validation, predict, eval and ensemble
+    go on instead of ending (a validation's fused copy of the model and its batch of twice the training one ran
+    out where training fit)."""
 
     def __init__(self, on_split: Callable[[int, int], None] | None = None) -> None:
         self.size: int | None = None  # of a part; None: whole batches

@@ -118,7 +118,11 @@ def _run_models(
     try:
         logits, _ = predict_logits_of(models, loader, rt, views, on_step, on_split)
     except torch.cuda.OutOfMemoryError:
-        raise ArtkitError(f"CUDA ran out of memory at --batch-size {opts.batch_size}", "lower --batch-size") from None
+        raise ArtkitError(  # batches that run out of memory go on in parts: this is one image that does not fit
+            f"CUDA ran out of memory running {first['model']} on one image, after parts of its batches of "
+            f"{opts.batch_size}",
+            "other processes may hold the GPU's memory (nvidia-smi shows them); else --device cpu",
+        ) from None
     except RuntimeError as exc:  # models without a size flag that still fail on other input sizes
         if (failure := compile_failure(exc)) is not None:
             raise failure from None
