@@ -67,3 +67,42 @@ def test_each_operation_of_a_sample_draws_its_own_numbers():
     # albumentations' set_random_seed seeds every operation alike: both flips, or none, every time
     assert all(60 <= count <= 140 for count in seen.values()), seen
     assert np.array_equal(table[(0, 5)][0], table[(0, 5)][0])  # the seed still fixes the sample
+
+
+def _sharpness(image: np.ndarray) -> float:
+    """Mean absolute difference of horizontally adjacent pixels: falls as resolution is lost."""
+    return float(np.abs(np.diff(image.astype(np.int16), axis=1)).mean())
+
+
+def test_a_reduced_resolution_crop_loses_detail_only_when_the_crop_has_more_than_the_reduced_size():
+    """The crop preset's stand-in for test images stored at reduced resolution: a crop with more pixels than
+    ``reduce`` times the output keeps only that many; a crop that has fewer is resized once, as without reduction."""
+    import cv2
+
+    from artkit.data.album_ops import ReducedResolutionCrop
+
+    op = ReducedResolutionCrop(size=(64, 64), scale=(0.15, 0.4), ratio=(0.6, 1.67))
+    fine = np.random.default_rng(0).integers(0, 256, (120, 120, 3), dtype=np.uint8)
+    whole = (0, 0, 120, 120)
+    sharp, reduced = (op.apply(fine, crop_coords=whole, reduce=r) for r in (1.0, 0.5))
+    assert sharp.shape == reduced.shape == (64, 64, 3)
+    assert _sharpness(reduced) < 0.7 * _sharpness(sharp)  # 32 px of detail, shown at 64
+    small = fine[:40, :40]  # already below 0.75 x 64 = 48 px: nothing more to lose
+    once = cv2.resize(small, (64, 64), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(op.apply(fine, crop_coords=(0, 0, 40, 40), reduce=0.75), once)
+
+
+def test_the_crop_preset_reduces_about_half_of_its_crops_to_half_to_full_resolution():
+    import albumentations as A
+
+    from artkit.data.album_ops import ReducedResolutionCrop
+    from artkit.data.dataset import reseed
+
+    [op] = [op for op in create_transform("crop", 64, "train").transforms if isinstance(op, ReducedResolutionCrop)]
+    pipeline = A.Compose([op])
+    drawn = []
+    for seed in range(400):
+        reseed(pipeline, seed)
+        drawn.append(op.get_params()["reduce"])
+    reduced = np.array([r for r in drawn if r < 1])
+    assert 0.4 < len(reduced) / len(drawn) < 0.6 and reduced.min() >= 0.5
