@@ -5,11 +5,8 @@
 from __future__ import annotations
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
-from albumentations.augmentations.crops import functional as fcrops
-from albumentations.augmentations.geometric import functional as fgeometric
 
 
 class CenterFraction(A.ImageOnlyTransform):
@@ -45,39 +42,3 @@ class HWCTensor(A.ImageOnlyTransform):
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ()
-
-
-class ReducedResolutionCrop(A.RandomResizedCrop):
-    """A random resized crop that, with probability ``reduce_p``, first loses resolution, as a test image stored at
-    reduced resolution has: the crop is resized to ``reduce`` (drawn from ``reduce_range``) times the output size
-    (INTER_AREA where that shrinks it), then to the output size. A crop already at or below that resolution is
-    resized once. It replaces RandomResizedCrop followed by Downscale, which resized every crop to the output
-    size, then down and up again: one or two resizes fewer, and INTER_AREA at a non-integer scale costs 250-420 us
-    an image at 224 px on these CPUs."""
-
-    def __init__(
-        self,
-        size: tuple[int, int],
-        scale: tuple[float, float],
-        ratio: tuple[float, float],
-        reduce_range: tuple[float, float] = (0.5, 1.0),
-        reduce_p: float = 0.5,
-        p: float = 1.0,
-    ) -> None:
-        super().__init__(size=size, scale=scale, ratio=ratio, area_for_downscale="image", p=p)
-        self.reduce_range, self.reduce_p = tuple(reduce_range), reduce_p
-
-    def get_params(self) -> dict:
-        reduce = self.py_random.uniform(*self.reduce_range) if self.py_random.random() < self.reduce_p else 1.0
-        return {**super().get_params(), "reduce": reduce}
-
-    def apply(self, img, crop_coords, reduce: float = 1.0, **params):
-        crop = fcrops.crop(img, *crop_coords)
-        if reduce < 1:
-            low = (max(1, round(self.size[0] * reduce)), max(1, round(self.size[1] * reduce)))
-            if crop.shape[0] > low[0] or crop.shape[1] > low[1]:
-                crop = cv2.resize(crop, (low[1], low[0]), interpolation=cv2.INTER_AREA)
-        return fgeometric.resize(crop, self.size, self._get_interpolation_for_resize(crop.shape[:2], "image"))
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("size", "scale", "ratio", "reduce_range", "reduce_p")

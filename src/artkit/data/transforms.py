@@ -79,14 +79,16 @@ def _light(size: int) -> list:
 
 def _crop(size: int) -> list:
     import albumentations as A
-
-    from artkit.data.album_ops import ReducedResolutionCrop
+    import cv2
 
     # Dacon's test images are crops of about a quarter of a painting: train on crops of 15-40 %
     # of the area so the model learns brushwork and palette, not whole compositions. They are also
     # stored at half resolution, so half of the training crops lose up to half their resolution too.
     return [
-        ReducedResolutionCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), reduce_range=(0.5, 1.0)),
+        A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
+        A.Downscale(
+            scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}, p=0.5
+        ),
         A.HorizontalFlip(p=0.5),
         A.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.0, p=0.3),
     ]
