@@ -122,8 +122,8 @@ class RunsOutOfMemory(Tiny):
 
 
 def test_a_batch_that_runs_out_of_gpu_memory_is_run_in_parts_with_the_same_logits():
-    """Inference went on halving until a part fit, kept that size for the rest of the pass, said so once, and gave
-    every row its logits in order (before, the error ended validation, and with it the run)."""
+    """Inference went on halving until a part fit, kept that size for the rest of the pass, said so at each halving,
+    and gave every row its logits in order (before, the error ended validation, and with it the run)."""
     torch.manual_seed(0)
     model, reference = RunsOutOfMemory(fits=3), Tiny()
     reference.load_state_dict(model.state_dict())
