@@ -87,7 +87,7 @@ def _crop(size: int) -> list:
     return [
         A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
         A.Downscale(
-            scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}, p=0.5
+            scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR}, p=0.5
         ),
         A.HorizontalFlip(p=0.5),
         A.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.0, p=0.3),
