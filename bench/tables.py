@@ -258,6 +258,19 @@ VIEWS: dict[str, Render] = {
         )
         for name in ("time_budget_5m", "time_budget_30m")
     },
+    "augment_pairs_10ep": table(
+        "augment_pairs_10ep",
+        {
+            "commit": "code",
+            "note": "what it has",
+            "seed": "seed",
+            "images_per_s": "images/s",
+            **SCORES,
+            "val_macro_f1": "val (own split)",
+            "machine": "machine",
+            "date": "date",
+        },
+    ),
     "amp_cpu": table(
         "amp_cpu",
         {

@@ -84,10 +84,14 @@ def _crop(size: int) -> list:
     # Dacon's test images are crops of about a quarter of a painting: train on crops of 15-40 %
     # of the area so the model learns brushwork and palette, not whole compositions. They are also
     # stored at half resolution, so half of the training crops lose up to half their resolution too.
+    # The reduction is bilinear, not INTER_AREA: the same average at half scale, 0.44 grey levels apart on average
+    # between, and 3x as fast (OpenCV's area path at a non-integer scale took half the augmentation's time).
     return [
         A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
         A.Downscale(
-            scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR}, p=0.5
+            scale_range=(0.5, 1.0),
+            interpolation_pair={"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR},
+            p=0.5,
         ),
         A.HorizontalFlip(p=0.5),
         A.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.0, p=0.3),
