@@ -56,6 +56,13 @@ def table(name: str, columns: Columns, where: Callable[[pd.DataFrame], pd.Series
     return render
 
 
+def runs_of_code(name: str, measures: Columns) -> Render:
+    """One row per run of a commit's artkit: the code, what it has, the seed, ``measures``, then the validation
+    score, machine and date."""
+    columns = {"commit": "code", "note": "what it has", "seed": "seed", **measures}
+    return table(name, {**columns, "val_macro_f1": "val (own split)", "machine": "machine", "date": "date"})
+
+
 def deltas(frame: pd.DataFrame) -> pd.DataFrame:
     """Each run's scores minus those of its reference: the ``defaults`` run of the same machine and seed, else
     the machine's first one. Machines of the same kind fit different numbers of epochs into the same time
@@ -241,36 +248,18 @@ VIEWS: dict[str, Render] = {
         },
     ),
     **{
-        name: table(
+        name: runs_of_code(
             name,
             {
-                "commit": "code",
-                "note": "what it has",
-                "seed": "seed",
                 "epochs": "epochs",
                 "images_per_s": "images/s",
                 "crops_macro_f1": "quarter crops",
                 "crops_hflip_macro_f1": "+ hflip TTA",
-                "val_macro_f1": "val (own split)",
-                "machine": "machine",
-                "date": "date",
             },
         )
         for name in ("time_budget_5m", "time_budget_30m")
     },
-    "augment_pairs_10ep": table(
-        "augment_pairs_10ep",
-        {
-            "commit": "code",
-            "note": "what it has",
-            "seed": "seed",
-            "images_per_s": "images/s",
-            **SCORES,
-            "val_macro_f1": "val (own split)",
-            "machine": "machine",
-            "date": "date",
-        },
-    ),
+    "augment_pairs_10ep": runs_of_code("augment_pairs_10ep", {"images_per_s": "images/s", **SCORES}),
     "amp_cpu": table(
         "amp_cpu",
         {
