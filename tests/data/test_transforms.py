@@ -67,3 +67,50 @@ def test_each_operation_of_a_sample_draws_its_own_numbers():
     # albumentations' set_random_seed seeds every operation alike: both flips, or none, every time
     assert all(60 <= count <= 140 for count in seen.values()), seen
     assert np.array_equal(table[(0, 5)][0], table[(0, 5)][0])  # the seed still fixes the sample
+
+
+def test_a_shrinking_resize_is_pils_antialiased_bilinear():
+    from PIL import Image
+
+    from artkit.data.album_ops import resize_image
+
+    image = np.random.default_rng(1).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(image).resize((40, 32), Image.BILINEAR)).astype(np.int16)
+    assert np.abs(resize_image(image, (32, 40)).astype(np.int16) - expected).max() <= 1
+
+
+def test_a_shrinking_resize_averages_fine_detail_instead_of_sampling_it():
+    """One-pixel stripes shrunk by 1.5x are grey; sampling two pixels for each output (plain bilinear) leaves a
+    pattern of stripes that the painting does not have."""
+    import cv2
+
+    from artkit.data.album_ops import resize_image
+
+    stripes = np.zeros((60, 60, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    assert resize_image(stripes, (40, 40)).astype(float).std() < 20
+    assert cv2.resize(stripes, (40, 40), interpolation=cv2.INTER_LINEAR).astype(float).std() > 40
+
+
+def test_an_enlarging_resize_is_opencvs_bilinear_as_before():
+    import cv2
+
+    from artkit.data.album_ops import resize_image
+
+    image = np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    assert np.array_equal(resize_image(image, (32, 32)), cv2.resize(image, (32, 32), interpolation=cv2.INTER_LINEAR))
+
+
+def test_the_antialiased_crop_draws_the_same_crops_as_albumentations():
+    import albumentations as A
+
+    from artkit.data.album_ops import AntialiasedRandomResizedCrop
+    from artkit.data.dataset import reseed
+
+    ours = A.Compose([AntialiasedRandomResizedCrop(size=(64, 64), scale=(0.15, 0.4), ratio=(0.6, 1.67))])
+    theirs = A.Compose([A.RandomResizedCrop(size=(64, 64), scale=(0.15, 0.4), ratio=(0.6, 1.67))])
+    image = _image(3)  # every crop of it is enlarged to 64 px, which both resize alike
+    for seed in range(20):
+        reseed(ours, seed)
+        reseed(theirs, seed)
+        assert np.array_equal(ours(image=image)["image"], theirs(image=image)["image"])

@@ -57,9 +57,15 @@ def center_fraction(fraction: float):
 
 
 def _resize(size: int):
-    import albumentations as A
+    from artkit.data.album_ops import AntialiasedResize
 
-    return A.Resize(size, size, interpolation=1, area_for_downscale="image")
+    return AntialiasedResize(size, size)
+
+
+def _random_resized_crop(size: int, scale: tuple[float, float], **kwargs):
+    from artkit.data.album_ops import AntialiasedRandomResizedCrop
+
+    return AntialiasedRandomResizedCrop(size=(size, size), scale=scale, **kwargs)
 
 
 def _plain(size: int) -> list:
@@ -87,7 +93,7 @@ def _crop(size: int) -> list:
     # The reduction is bilinear, not INTER_AREA: the same average at half scale, 0.44 grey levels apart on average
     # between, and 3x as fast (OpenCV's area path at a non-integer scale took half the augmentation's time).
     return [
-        A.RandomResizedCrop(size=(size, size), scale=(0.15, 0.4), ratio=(0.6, 1.67), area_for_downscale="image"),
+        _random_resized_crop(size, scale=(0.15, 0.4), ratio=(0.6, 1.67)),
         A.Downscale(
             scale_range=(0.5, 1.0),
             interpolation_pair={"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR},
@@ -108,7 +114,7 @@ def _strong(size: int) -> list:
     # the "strong augmentation" of ImageNet-style recipes: wide-scale random crops, flips, rotation,
     # colour, blur and erased patches
     return [
-        A.RandomResizedCrop(size=(size, size), scale=(0.08, 1.0), area_for_downscale="image"),
+        _random_resized_crop(size, scale=(0.08, 1.0)),
         A.HorizontalFlip(p=0.5),
         A.VerticalFlip(p=0.2),
         A.Affine(rotate=(-20, 20), border_mode=1, p=0.5),
@@ -157,11 +163,9 @@ def decode_size(preset: str, img_size: int, stage: str) -> int:
 
 def _is_fixed(op) -> bool:
     """Whether ``op`` always applies and draws no random numbers: its output depends on its input alone."""
-    import albumentations as A
+    from artkit.data.album_ops import AntialiasedResize, CenterFraction
 
-    from artkit.data.album_ops import CenterFraction
-
-    return isinstance(op, (A.Resize, CenterFraction)) and op.p >= 1
+    return isinstance(op, (AntialiasedResize, CenterFraction)) and op.p >= 1
 
 
 def split_fixed(transform) -> tuple[Any, Any]:
