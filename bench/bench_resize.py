@@ -1,15 +1,17 @@
-"""Shrinking images to the model's size: artkit's antialiased bilinear resize against OpenCV's INTER_AREA (what
-artkit used before), same images, same run.
+"""Shrinking images to the model's size: the antialiased bilinear resize of artkit's random crops against
+OpenCV's INTER_AREA (what they used before), same images, same run.
 
-python bench/bench_resize.py ../shared/data/dacon-sample/test --stage predict
 python bench/bench_resize.py ../shared/data/dacon-sample/train --stage train
+python bench/bench_resize.py ../shared/data/paintings50/train --stage train --img-size 128 --limit 300
+python bench/bench_resize.py ../shared/data/dacon-sample/test --stage predict
 
-``predict``: each image decoded as predict decodes it, then resized whole to ``--img-size`` (predict's resize, and
-the resize of every validation view). ``train``: decoded as the crop preset decodes it for training, then the
-preset's random crops (the same crops for both) resized to ``--img-size``. Images that are only enlarged take the
-same OpenCV bilinear path either way, so only images that shrink are timed. Appends one row to ``--results``
-(default bench/results/resize.csv): milliseconds an image for each, the speed-up, and how far apart the two
-outputs are (mean and largest absolute difference, in grey levels).
+``train``: each image decoded as the crop preset decodes it for training, then the preset's random crops (the
+same crops for both) resized to ``--img-size``. ``predict``: each image decoded as predict decodes it, then resized
+whole: predict and the validation views keep INTER_AREA (their output is cached, and the antialiased filters scored
+lower there), so this row says what that costs. Images that are only enlarged take OpenCV's bilinear either way,
+so only those that shrink are timed. Appends one row to ``--results`` (default bench/results/resize.csv):
+milliseconds an image for each, the speed-up, and how far apart the two outputs are (mean and largest absolute
+difference, in grey levels).
 """
 
 from __future__ import annotations

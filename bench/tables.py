@@ -207,6 +207,23 @@ VIEWS: dict[str, Render] = {
             "speedup": "speed-up (x)",
         },
     ),
+    "resize": table(
+        "resize",
+        {
+            "date": "date",
+            "commit": "commit",
+            "machine": "machine",
+            "folder": "images",
+            "stage": "what is resized",
+            "images": "count",
+            "img_size": "to px",
+            "area_ms": "INTER_AREA, ms/image (reference)",
+            "antialiased_ms": "antialiased bilinear, ms/image",
+            "speedup_x": "speed-up (x)",
+            "mean_abs_diff": "mean difference (grey levels)",
+            "max_abs_diff": "largest",
+        },
+    ),
     "cache": table(
         "cache",
         {

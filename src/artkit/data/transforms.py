@@ -57,9 +57,9 @@ def center_fraction(fraction: float):
 
 
 def _resize(size: int):
-    from artkit.data.album_ops import AntialiasedResize
+    import albumentations as A
 
-    return AntialiasedResize(size, size)
+    return A.Resize(size, size, interpolation=1, area_for_downscale="image")
 
 
 def _random_resized_crop(size: int, scale: tuple[float, float], **kwargs):
@@ -163,9 +163,11 @@ def decode_size(preset: str, img_size: int, stage: str) -> int:
 
 def _is_fixed(op) -> bool:
     """Whether ``op`` always applies and draws no random numbers: its output depends on its input alone."""
-    from artkit.data.album_ops import AntialiasedResize, CenterFraction
+    import albumentations as A
 
-    return isinstance(op, (AntialiasedResize, CenterFraction)) and op.p >= 1
+    from artkit.data.album_ops import CenterFraction
+
+    return isinstance(op, (A.Resize, CenterFraction)) and op.p >= 1
 
 
 def split_fixed(transform) -> tuple[Any, Any]:
