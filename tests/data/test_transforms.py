@@ -114,3 +114,12 @@ def test_the_antialiased_crop_draws_the_same_crops_as_albumentations():
         reseed(ours, seed)
         reseed(theirs, seed)
         assert np.array_equal(ours(image=image)["image"], theirs(image=image)["image"])
+
+
+def test_a_shrunk_image_comes_back_in_the_layout_the_pipeline_works_in():
+    """(H, W, C) and contiguous, so that the operations after it (and the final tensor) copy nothing to reorder it."""
+    from artkit.data.album_ops import resize_image
+
+    image = np.random.default_rng(4).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    out = resize_image(image[5:45, 3:37], (24, 20))
+    assert out.shape == (24, 20, 3) and out.flags.c_contiguous

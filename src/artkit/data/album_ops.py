@@ -58,9 +58,12 @@ def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     array = img if img.ndim == 3 else img[:, :, None]
     if not (array.flags.c_contiguous and array.flags.writeable):
         array = array.copy()  # the kernel's fast path wants whole rows; torch wants memory it may share
-    batch = torch.from_numpy(array).permute(2, 0, 1)[None]  # (1, C, H, W), channels_last: no copy
+    # (1, C, H, W) viewed channels_last, no copy. Its batch stride must be the image's size: with another (what
+    # [None] gives), torch takes it for contiguous and returns a (C, H, W) image, whose copy back to (H, W, C)
+    # cost as much as the resize (pytorch/pytorch#68430; torchvision restrides for the same reason)
+    batch = torch.from_numpy(array.reshape(1, *array.shape)).permute(0, 3, 1, 2)
     out = torch.nn.functional.interpolate(batch, size=(height, width), mode="bilinear", antialias=True)
-    out = out[0].permute(1, 2, 0).numpy()
+    out = out.permute(0, 2, 3, 1)[0].numpy()  # (H, W, C), contiguous
     return out if img.ndim == 3 else out[:, :, 0]
 
 
