@@ -33,17 +33,16 @@ def default_workers() -> int:
     return max(1, min(MAX_DEFAULT_WORKERS, usable_cores()))
 
 
-def loader_workers(device_type: str, inference: bool = False) -> int:
+def loader_workers(device_type: str) -> int:
     """Loader processes for a command that runs a model on ``device_type``, out of this process's share of the
-    cores (:func:`processes_sharing_cores`). On a GPU, one per core, at most 8. On a CPU, training takes the cores
-    torch's threads leave free (none on most machines: the images are then loaded in the main process, between
-    steps), because loader processes take their time from the model's threads there. On 2 cores, against the mean
-    of a bare step before and after, two pairs each: training 0.90x and 1.27x without loader processes, 0.97x and
-    0.83x with two (bench/results/cpu_workers.csv). Inference (``inference``) on a CPU takes one per core too, and
-    they run below the model's priority (:func:`artkit.data.dataset.below_the_model`): a test image can cost half
-    as long to decode as the forward, which the main process did on one core while the other waited."""
+    cores (:func:`processes_sharing_cores`). On a GPU, one per core, at most 8. On a CPU, the cores torch's
+    threads leave free (none on most machines: the images are then loaded in the main process, between steps),
+    because loader processes take their time from the model's threads there. On 2 cores, against the mean of a
+    bare step before and after, two pairs each: training 0.90x and 1.27x without loader processes, 0.97x and 0.83x
+    with two; predict 0.89x and 1.00x a bare forward (cache filled) against 0.77x and 0.93x
+    (bench/results/cpu_workers.csv)."""
     cores = usable_cores() // processes_sharing_cores()
-    if device_type != "cpu" or inference:
+    if device_type != "cpu":
         return max(1, min(MAX_DEFAULT_WORKERS, cores))
     import torch
 

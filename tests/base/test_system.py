@@ -52,16 +52,6 @@ def test_loader_processes_leave_a_cpu_model_its_cores(monkeypatch, cores, thread
     assert loader_workers(device) == workers
 
 
-def test_inference_on_a_cpu_loads_in_a_process_per_core(monkeypatch):
-    """Decoding test images in the main process used one core while the model's other thread waited; the loader
-    processes run below the model's priority instead (artkit.data.dataset.below_the_model)."""
-    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    monkeypatch.delenv("ARTKIT_PROCESSES", raising=False)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert loader_workers("cpu") == 0 and loader_workers("cpu", inference=True) == 2
-
-
 def test_loader_processes_count_the_cores_the_job_may_use_not_the_machines(monkeypatch):
     """A Slurm job or container given 4 cores of a 64-core node started 8 loader processes for training and 8 for
     validation, each with its own OpenCV threads, on those 4 cores."""

@@ -298,7 +298,7 @@ def test_on_a_cpu_images_load_between_steps_unless_workers_are_asked_for(folders
     monkeypatch.setattr(
         dataset, "data_loader", lambda ds, workers, *a, **k: started.append(workers) or real(ds, workers, *a, **k)
     )
-    monkeypatch.setattr(system, "loader_workers", lambda device, inference=False: 0 if device == "cpu" else 8)
+    monkeypatch.setattr(system, "loader_workers", lambda device: 0 if device == "cpu" else 8)
     artkit("predict", tmp_path / "train" / "best.pt", "--data", folders, "-o", tmp_path / "s.csv")
     assert started == [0]
 

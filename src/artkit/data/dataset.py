@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 from collections.abc import Sequence
 
@@ -102,28 +100,14 @@ def reseed(transform, seed: int) -> None:
     transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
-def below_the_model(_worker: int) -> None:
-    """A loader process's start on a CPU that also runs the model: the lowest priority, so that it decodes on what
-    the model's threads leave of the cores (between operations, while the main process writes or waits) instead of
-    taking turns with them. Where the system has no priorities (Windows) it runs as it is."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.nice(19)
-
-
 def data_loader(
-    dataset: Dataset, workers: int, pin_memory: bool, epochs: bool = True, below_model: bool = False, **batching
+    dataset: Dataset, workers: int, pin_memory: bool, epochs: bool = True, **batching
 ) -> torch.utils.data.DataLoader:
-    """The DataLoader of every command: ``workers`` processes, kept between passes when there are ``epochs``, and
-    started :func:`below_the_model` with ``below_model``; ``batching`` is DataLoader's batch_size, sampler,
-    batch_sampler and drop_last. OpenCV keeps its own thread pool in each worker: one thread per worker trained
-    0.91-0.97x as fast (bench/results/worker_threads.csv)."""
+    """The DataLoader of every command: ``workers`` processes, kept between passes when there are ``epochs``;
+    ``batching`` is DataLoader's batch_size, sampler, batch_sampler and drop_last. OpenCV keeps its own thread
+    pool in each worker: one thread per worker trained 0.91-0.97x as fast (bench/results/worker_threads.csv)."""
     from torch.utils.data import DataLoader
 
     return DataLoader(
-        dataset,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        persistent_workers=epochs and workers > 0,
-        worker_init_fn=below_the_model if below_model and workers > 0 else None,
-        **batching,
+        dataset, num_workers=workers, pin_memory=pin_memory, persistent_workers=epochs and workers > 0, **batching
     )

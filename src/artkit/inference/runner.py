@@ -172,14 +172,13 @@ def image_loader(
     size = ckpt["img_size"]
     transform = create_transform(aug, size, stage)
     decode = decode_size(aug, size, stage)
-    workers = loader_workers(rt.device.type, inference=True) if opts.workers is None else opts.workers
+    workers = loader_workers(rt.device.type) if opts.workers is None else opts.workers
     hint = "every image must be readable to predict it: fix or replace the file (`artkit clean` lists them all)"
     plan = plan_decode_cache(opts.cache, paths, decode)
     if reporter and plan.note:
         reporter.message(plan.note)
     table = ImageTable(paths, None, transform, decode, bad_hint=hint, cache=plan.cache)
-    cpu = rt.device.type == "cpu"
-    loader = data_loader(table, workers, rt.pin_memory, epochs=False, below_model=cpu, batch_size=opts.batch_size)
+    loader = data_loader(table, workers, rt.pin_memory, epochs=False, batch_size=opts.batch_size)
     return DeviceBatches(loader, rt, ckpt["mean"], ckpt["std"])
 
 
