@@ -207,6 +207,22 @@ VIEWS: dict[str, Render] = {
             "speedup": "speed-up (x)",
         },
     ),
+    "predict_loader": table(
+        "predict_loader",
+        {
+            "date": "date",
+            "commit": "commit",
+            "machine": "machine",
+            "folder": "test images (copies of)",
+            "images": "count",
+            "img_size": "px",
+            "round": "round",
+            "workers": "loader processes",
+            "predict_ips": "cold predict, images/s",
+            "fused_forward_ips": "fused bare forward, images/s",
+            "ratio": "ratio (same run)",
+        },
+    ),
     "resize": table(
         "resize",
         {
