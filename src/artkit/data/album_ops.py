@@ -51,7 +51,7 @@ def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     antialiased bilinear weights (PIL's and torchvision's bilinear: a triangle filter as wide as the reduction), by
     torch's uint8 kernel over the image viewed as channels_last; where it only grows, with OpenCV's bilinear, as
     before. OpenCV's INTER_AREA, which the random crops used to shrink, has a fast path only for integer scales:
-    at others it took 2-3x as long (bench/results/resize.csv)."""
+    at others it took 1.2x (small crops) to 3x (crops of full-size paintings) as long (bench/results/resize.csv)."""
     height, width = size
     if img.shape[0] <= height and img.shape[1] <= width:
         return cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
