@@ -55,16 +55,13 @@ def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = size
     if img.shape[0] <= height and img.shape[1] <= width:
         return cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
-    array = img if img.ndim == 3 else img[:, :, None]
-    if not (array.flags.c_contiguous and array.flags.writeable):
-        array = array.copy()  # the kernel's fast path wants whole rows; torch wants memory it may share
+    array = img if img.flags.c_contiguous and img.flags.writeable else img.copy()  # whole rows; memory of its own
     # (1, C, H, W) viewed channels_last, no copy. Its batch stride must be the image's size: with another (what
     # [None] gives), torch takes it for contiguous and returns a (C, H, W) image, whose copy back to (H, W, C)
     # cost as much as the resize (pytorch/pytorch#68430; torchvision restrides for the same reason)
     batch = torch.from_numpy(array.reshape(1, *array.shape)).permute(0, 3, 1, 2)
     out = torch.nn.functional.interpolate(batch, size=(height, width), mode="bilinear", antialias=True)
-    out = out.permute(0, 2, 3, 1)[0].numpy()  # (H, W, C), contiguous
-    return out if img.ndim == 3 else out[:, :, 0]
+    return out.permute(0, 2, 3, 1)[0].numpy()  # (H, W, C), contiguous
 
 
 class AntialiasedRandomResizedCrop(A.RandomResizedCrop):
