@@ -5,8 +5,10 @@ python bench/bench_cache.py ../shared/data/paintings50/train --limit 600
 python bench/bench_cache.py ../shared/data/dacon-sample/train --repeat 5
 python bench/bench_cache.py ../shared/data/paintings50/train --limit 1000 --stage predict
 
-Three timed passes over the same images: decoding every time (the reference, best of ``--repeat``), the pass
-that fills the cache, and reading the filled cache (best of ``--repeat``). As in artkit, the cache holds the output
+Timed passes over the same images: decoding every time (the reference), the pass that fills the cache, then
+``--repeat`` rounds of one pass decoding every time and one reading the filled cache, in alternating order, with the
+same augmentation draws. This machine's speed drifts by a third within minutes, so the ratio is each round's own
+(the two passes seconds apart), and the row keeps their median and range. As in artkit, the cache holds the output
 of the pipeline's fixed first operations (a resize, a centre crop) where it has them: all of the ``val`` and
 ``predict`` pipelines, the resize of ``--aug light``'s training pipeline. Appends one row to ``--results`` (default
 bench/results/cache.csv).
@@ -15,6 +17,7 @@ bench/results/cache.csv).
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +29,25 @@ from artkit.data.decode_cache import DecodeCache
 from artkit.data.transforms import create_transform, decode_size
 
 
-def images_per_second(table: ImageTable, repeat: int) -> float:
-    best = float("inf")
-    for r in range(repeat):
-        start = time.perf_counter()
-        for i in range(len(table)):
-            table[(i, r * len(table) + i)]  # training samples: (index, augmentation seed)
-        best = min(best, time.perf_counter() - start)
-    return len(table) / best
+def pass_seconds(table: ImageTable, draws: int) -> float:
+    """One pass over ``table`` as training samples (index, augmentation seed), the seeds of round ``draws``."""
+    start = time.perf_counter()
+    for i in range(len(table)):
+        table[(i, draws * len(table) + i)]
+    return time.perf_counter() - start
+
+
+def alternated_rounds(plain: ImageTable, cached: ImageTable, rounds: int) -> list[tuple[float, float]]:
+    """(decoding, reading the cache) seconds of each round; odd rounds read the cache first, so a drift of the
+    machine's speed favours neither."""
+    times = []
+    for r in range(rounds):
+        if r % 2:
+            read = pass_seconds(cached, r)
+            times.append((pass_seconds(plain, r), read))
+        else:
+            times.append((pass_seconds(plain, r), pass_seconds(cached, r)))
+    return times
 
 
 def main() -> None:
@@ -42,7 +56,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many images (sorted by name)")
     ap.add_argument("--img-size", type=int, default=224)
     ap.add_argument("--aug", default="crop", help="the training augmentation preset (artkit's default: crop)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="alternated rounds")
     ap.add_argument(
         "--stage",
         default="train",
@@ -60,16 +74,21 @@ def main() -> None:
     transform = create_transform(args.aug, args.img_size, args.stage)
     with tempfile.TemporaryDirectory() as tmp:
         cache = DecodeCache(Path(tmp) / "decoded")
-        plain = images_per_second(ImageTable(files, None, transform, decode), args.repeat)
+        plain_table = ImageTable(files, None, transform, decode)
         cached_table = ImageTable(files, None, transform, decode, cache=cache)  # fixed operations' outputs kept
-        filling = images_per_second(cached_table, 1)
-        cached = images_per_second(cached_table, args.repeat)
+        pass_seconds(plain_table, 0)  # the files in the page cache, as they are for the passes that follow
+        filling_s = pass_seconds(cached_table, 0)
+        times = alternated_rounds(plain_table, cached_table, args.repeat)
         stored = sum(p.stat().st_size for p in cache.folder.rglob("*") if p.is_file())
+    plain = len(files) / statistics.median(t for t, _ in times)
+    ratios = sorted(t / c for t, c in times)
+    cached_x, filling_x = statistics.median(ratios), len(files) / filling_s / plain
     pipeline = f"{args.aug} {args.stage} at {args.img_size} px"
     print(f"{len(files)} images from {args.folder}, decoded at >= {decode} px, {pipeline}")
-    print(f"  decoding every time: {plain:8.1f} images/s (reference)")
-    print(f"  filling the cache:   {filling:8.1f} images/s ({filling / plain:.2f}x)")
-    print(f"  reading the cache:   {cached:8.1f} images/s ({cached / plain:.2f}x)")
+    print(f"  decoding every time: {plain:8.1f} images/s (reference, median of {len(times)} rounds)")
+    print(f"  filling the cache:   {filling_x:8.2f}x")
+    spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+    print(f"  reading the cache:   {cached_x:8.2f}x (median of the rounds' own ratios, {spread})")
     print(f"  cache size: {stored / 1024**2:.0f} MB ({stored / len(files) / 1024:.0f} KB per image)")
     append_row(
         args.results,
@@ -81,8 +100,9 @@ def main() -> None:
         aug=args.aug,
         stage=args.stage,
         plain_img_s=f"{plain:.1f}",
-        filling_x=f"{filling / plain:.2f}",
-        cached_x=f"{cached / plain:.2f}",
+        filling_x=f"{filling_x:.2f}",
+        cached_x=f"{cached_x:.2f}",
+        cached_x_range=spread,
         kb_per_image=f"{stored / len(files) / 1024:.0f}",
     )
 

@@ -254,6 +254,7 @@ VIEWS: dict[str, Render] = {
             "plain_img_s": "decoding every time, images/s (reference)",
             "filling_x": "filling the cache (x)",
             "cached_x": "reading the cache (x)",
+            "cached_x_range": "rounds' range (x)",
             "kb_per_image": "KB per image",
         },
     ),
